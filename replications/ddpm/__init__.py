@@ -1,0 +1,1 @@
+"""DDPM — Ho, Jain & Abbeel (2020), 'Denoising Diffusion Probabilistic Models', NeurIPS."""

@@ -1,0 +1,45 @@
+"""Experiment config of DDPM (Ho et al. 2020): shared sections plus the diffusion chain and the sampler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from shared.data.source import DataConfig
+from shared.evaluate import EvalConfig
+from shared.nets import MLPConfig, UNetConfig
+from shared.train import TrainConfig
+
+
+@dataclass(frozen=True)
+class ChainConfig:
+    """The forward chain: linear betas (Sec. 4)."""
+
+    beta_1: float = 1e-4  # Sec. 4
+    beta_T: float = 0.02  # Sec. 4
+    T: int = 1000  # Sec. 4
+
+    def __post_init__(self):
+        if not 0 < self.beta_1 <= self.beta_T < 1 or self.T < 1:
+            raise ValueError("process: need 0 < beta_1 <= beta_T < 1 and T >= 1")
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """Ancestral sampling (Algorithm 2)."""
+
+    n_steps: int | None = None  # null: all T steps, as in the paper; fewer take an even stride
+    variance: Literal["forward", "posterior"] = "forward"  # sigma_t^2 = beta_t (Sec. 3.2, CIFAR-10 choice)
+    clip_x0: bool = True  # clip the predicted x0 to [-1, 1] as the official code does (images only)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A DDPM experiment."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    net: MLPConfig | UNetConfig = field(default_factory=UNetConfig)
+    process: ChainConfig = field(default_factory=ChainConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SamplerConfig = field(default_factory=SamplerConfig)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)

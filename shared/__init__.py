@@ -1,0 +1,1 @@
+"""Shared core of the replications: processes, networks, samplers, likelihood, data, training, metrics."""

@@ -1,0 +1,46 @@
+"""Likelihood bookkeeping: negative log-likelihoods in nats -> bits per dimension, data scaling handled here only.
+
+Images are 8-bit; dequantized data y = x_uint8 + u lives in [0, 256)^D and models see x = a * y / 256 + b
+(a = 2 for [-1, 1], a = 1 for [0, 1]). A density over model space therefore costs D log(256 / a) extra nats
+in data units (Theis et al. 2016; Papamakarios et al. 2017, App. E.2).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from torch import Tensor
+
+_SCALE = {"[-1,1]": 2.0, "[0,1]": 1.0}
+
+
+@dataclass(frozen=True)
+class NLL:
+    """Per-example negative log-likelihood in nats.
+
+    Attributes:
+        nats: (B,) values.
+        discrete: True when ``nats`` is -log P of the 8-bit data itself (e.g. DDPM's discretized decoder);
+            False when it is -log p of a density over model space (probability flow, CNFs, toys).
+    """
+
+    nats: Tensor
+    discrete: bool
+
+
+def bits_per_dim(nll: NLL, dims: int, data_range: str) -> Tensor:
+    """(B,) bits/dim of 8-bit data from a model-space NLL.
+
+    Args:
+        nll: per-example NLL; a density NLL is moved to data units with the scaling Jacobian.
+        dims: D, the number of dimensions of one example (C * H * W).
+        data_range: the model-space range of the data, "[-1,1]" or "[0,1]".
+
+    Returns:
+        (B,) bits per dimension (a discrete NLL needs no correction; a density one gets + D log(256 / a)).
+    """
+    if data_range not in _SCALE:
+        raise ValueError(f"data_range must be one of {sorted(_SCALE)}, got {data_range!r}")
+    nats = nll.nats if nll.discrete else nll.nats + dims * math.log(256.0 / _SCALE[data_range])
+    return nats / (dims * math.log(2.0))

@@ -1,0 +1,132 @@
+"""Comparison tables: every metrics JSON of the pipeline gathered with pandas, the paper's numbers beside ours.
+
+Usage:
+    python -m shared.report --metrics results/*/*/seed*/metrics.json --out-dir results/tables
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def paper_numbers(replication: str, root: Path = REPO) -> dict:
+    """The paper's reported numbers, ``replications/<paper>/paper.yaml``: {experiment: {metric: value}}."""
+    path = root / "replications" / replication / "paper.yaml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+
+
+def gather(paths: list[Path], root: Path = REPO) -> pd.DataFrame:
+    """One row per (run, metric): replication, experiment, dataset, seed, metric, value, stderr, paper, ..."""
+    rows = []
+    for path in paths:
+        report = json.loads(Path(path).read_text())
+        paper = paper_numbers(report["replication"], root).get(report["experiment"], {})
+        for metric, m in report["metrics"].items():
+            rows.append(
+                {
+                    "replication": report["replication"],
+                    "experiment": report["experiment"],
+                    "dataset": report["dataset"],
+                    "seed": report["seed"],
+                    "metric": metric,
+                    "value": m["value"],
+                    "stderr": m.get("stderr"),
+                    "paper": paper.get(metric),
+                    "n": m.get("n"),
+                    "train_steps": report["train_steps"],
+                    "weights": report["weights"],
+                    "commit": report["provenance"]["git_commit"][:12],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over seeds of every (replication, experiment, metric)."""
+    keys = ["replication", "experiment", "dataset", "metric"]
+    out = (
+        df.groupby(keys, sort=True)
+        .agg(
+            ours=("value", "mean"),
+            seed_std=("value", "std"),
+            seeds=("seed", "nunique"),
+            paper=("paper", "first"),
+            n=("n", "first"),
+            train_steps=("train_steps", "first"),
+            weights=("weights", "first"),
+            commit=("commit", "first"),
+        )
+        .reset_index()
+    )
+    return out
+
+
+def to_markdown(summary: pd.DataFrame) -> str:
+    """A Markdown table with the paper's number beside ours ('—' where the paper reports none)."""
+
+    def fmt(v) -> str:
+        return "—" if v is None or pd.isna(v) else f"{v:.4g}"
+
+    table = summary.assign(
+        ours=[fmt(o) + ("" if pd.isna(s) else f" ± {s:.2g}") for o, s in zip(summary["ours"], summary["seed_std"])],
+        paper=[fmt(p) for p in summary["paper"]],
+    )[
+        [
+            "replication",
+            "experiment",
+            "dataset",
+            "metric",
+            "ours",
+            "paper",
+            "seeds",
+            "n",
+            "train_steps",
+            "weights",
+            "commit",
+        ]
+    ]
+    header = (
+        "# Summary: ours beside the papers\n\n"
+        "`ours` is the mean over seeds (± the standard deviation when several seeds ran); `paper` is the value "
+        "the paper reports for the same experiment (`—`: the paper has no such experiment, e.g. smoke configs). "
+        "`fd_digits` is a Fréchet distance in a digits classifier's feature space, not FID.\n\n"
+    )
+    return header + table.to_markdown(index=False) + "\n"
+
+
+def _write(text: str, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write ``summary.csv`` (every run), ``summary.md`` (paper beside ours) into ``--out-dir``."""
+    p = argparse.ArgumentParser(
+        prog="python -m shared.report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--metrics", nargs="+", type=Path, required=True, help="metrics JSON files")
+    p.add_argument("--out-dir", type=Path, required=True)
+    args = p.parse_args(argv)
+    missing = [str(m) for m in args.metrics if not m.is_file()]
+    if missing:
+        raise SystemExit(f"error: metrics file not found: {', '.join(missing)}")
+    df = gather(args.metrics)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    _write(df.to_csv(index=False), args.out_dir / "runs.csv")
+    summary = summarize(df)
+    _write(summary.to_csv(index=False), args.out_dir / "summary.csv")
+    _write(to_markdown(summary), args.out_dir / "summary.md")
+    print(f"wrote {args.out_dir}/summary.md ({len(summary)} rows)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""The training loop shared by every replication: it knows a net, a per-example loss and a data source, nothing else.
+
+Adam with linear warmup, gradient clipping, an EMA of the weights (torch's AveragedModel), seeded per step,
+atomic checkpoints resumed automatically, CSV log, optional bf16 autocast on CUDA, rank-aware for DDP.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm import tqdm
+
+from shared.data.source import DataSource
+from shared.utils import derive_seed, make_generator
+
+Loss = Callable[[nn.Module, Tensor, torch.Generator], Tensor]
+"""A per-example objective: (net, x (B, *D), generator) -> (B,). The loop averages it."""
+
+STATE_FILE = "train_state.pt"
+LOG_FILE = "train_log.csv"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (defaults: DDPM's CIFAR-10 run, Ho et al. 2020, App. B)."""
+
+    steps: int = 800_000
+    batch_size: int = 128
+    lr: float = 2e-4
+    warmup_steps: int = 5000  # linear warmup of the learning rate
+    grad_clip: float | None = 1.0  # max global gradient norm; null disables
+    ema_decay: float = 0.9999
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
+    weight_decay: float = 0.0
+    checkpoint_every: int = 5000  # steps between resumable checkpoints
+    log_every: int = 100  # steps between CSV rows (and text progress lines off a terminal)
+    bf16: bool = False  # autocast the forward pass to bfloat16 on CUDA
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.lr <= 0:
+            raise ValueError(f"train.lr must be > 0, got {self.lr}")
+
+
+def rank_and_world() -> tuple[int, int]:
+    """(rank, world size) of torch.distributed, or (0, 1) when it is not initialised."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    """torch.save to a temporary file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        torch.save(obj, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """Load a checkpoint written by ``fit`` (plain tensors and dicts, so ``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Linear warmup to cfg.lr over warmup_steps, then constant (DDPM App. B)."""
+    return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps > 0 else cfg.lr
+
+
+def make_ema(net: nn.Module, decay: float) -> AveragedModel:
+    """Exponential moving average of the weights and buffers: torch's AveragedModel with an EMA rule."""
+    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def fit(
+    net: nn.Module,
+    loss: Loss,
+    data: DataSource,
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    *,
+    seed: int,
+    device: torch.device,
+    extra: dict | None = None,
+) -> dict:
+    """Train ``net`` to ``cfg.steps``, resuming from ``out_dir/train_state.pt`` when present.
+
+    Args:
+        net: the raw trainable network (wrapped in DDP here when torch.distributed is initialised).
+        loss: per-example objective (net, x, generator) -> (B,).
+        data: batch source, deterministic in (seed, step).
+        cfg: optimisation settings.
+        out_dir: run folder for the resumable state and the CSV log.
+        seed: run seed; every step's randomness derives from (seed, step), so resuming reproduces the run.
+        device: where to train.
+        extra: JSON-safe metadata stored in every checkpoint (resolved config, provenance).
+
+    Returns:
+        The final state dict: {"net", "ema", "optimizer", "step", "extra"}.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rank, world = rank_and_world()
+    net = net.to(device)
+    ema = make_ema(net, cfg.ema_decay)
+    opt = torch.optim.Adam(
+        net.parameters(), lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps, weight_decay=cfg.weight_decay
+    )
+    state_path, log_path = out_dir / STATE_FILE, out_dir / LOG_FILE
+    step = 0
+    if state_path.is_file():
+        state = load_checkpoint(state_path, map_location=device)
+        net.load_state_dict(state["net"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        if rank == 0:
+            print(f"resuming from {state_path} at step {step}", flush=True)
+    model = nn.parallel.DistributedDataParallel(net) if world > 1 else net
+    if rank == 0:
+        _truncate_log(log_path, step)
+
+    def snapshot() -> dict:
+        return {
+            "net": net.state_dict(),
+            "ema": ema.state_dict(),
+            "optimizer": opt.state_dict(),
+            "step": step,
+            "extra": extra or {},
+        }
+
+    interactive = sys.stderr.isatty()
+    bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0 or not interactive, desc="train", unit="step")
+    text_every = max(1, cfg.steps // 20)
+    t_start, running = time.time(), []
+    net.train()
+    while step < cfg.steps:
+        lr = learning_rate(cfg, step)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        torch.manual_seed(derive_seed(seed, "global", step, rank))  # dropout etc. reproducible on resume
+        gen = make_generator(derive_seed(seed, "loss", step, rank), device)
+        x = data.batch(step, cfg.batch_size, rank, world).to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and device.type == "cuda"):
+            per_example = loss(model, x, gen)
+        value = per_example.float().mean()
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        grad_norm = (
+            nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip) if cfg.grad_clip is not None else _grad_norm(net)
+        )
+        opt.step()
+        ema.update_parameters(net)
+        step += 1
+        running.append(value.detach())
+        if rank == 0:
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                mean_loss = torch.stack(running).mean().item()
+                running.clear()
+                if not math.isfinite(mean_loss):
+                    raise FloatingPointError(f"loss is {mean_loss} at step {step}; lower train.lr or check the data")
+                _append_log(log_path, step, mean_loss, lr, float(grad_norm), time.time() - t_start)
+                bar.set_postfix(loss=f"{mean_loss:.4g}")
+            if not interactive and (step % text_every == 0 or step == cfg.steps):
+                rate = step / max(time.time() - t_start, 1e-9)
+                print(f"step {step}/{cfg.steps} lr {lr:.3g} ({rate:.1f} step/s)", flush=True)
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                save_atomic(snapshot(), state_path)
+    bar.close()
+    return snapshot()
+
+
+def _grad_norm(net: nn.Module) -> Tensor:
+    norms = [p.grad.detach().norm() for p in net.parameters() if p.grad is not None]
+    return torch.stack(norms).norm() if norms else torch.zeros(())
+
+
+def _append_log(path: Path, step: int, loss: float, lr: float, grad_norm: float, seconds: float) -> None:
+    new = not path.is_file()
+    with open(path, "a", newline="") as fh:
+        writer = csv.writer(fh)
+        if new:
+            writer.writerow(["step", "loss", "lr", "grad_norm", "seconds"])
+        writer.writerow([step, f"{loss:.6g}", f"{lr:.6g}", f"{grad_norm:.6g}", f"{seconds:.2f}"])
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop CSV rows past ``step`` (written after the last checkpoint of an interrupted run)."""
+    if not path.is_file():
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh).writerows(keep)

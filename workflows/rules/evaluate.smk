@@ -1,0 +1,32 @@
+# Metrics of a run (FID or the digits Fréchet distance, NLL / bits per dim, two-sample distances, NFE).
+rule feature_net:
+    output:
+        f"{RESULTS}/feature_nets/digits.pt",
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/feature_nets/logs/digits.log",
+    threads: threads_for("evaluate")
+    shell:
+        "OMP_NUM_THREADS={threads} python -m shared.metrics.digits_features --seed 0 --out {output} > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        ckpt=f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/checkpoint.pt",
+        samples=shards,
+        feature_net=feature_net,
+    output:
+        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/metrics.json",
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/evaluate.log",
+    params:
+        feature_net=lambda wc, input: f"--feature-net {input.feature_net}" if input.feature_net else "",
+    threads: threads_for("evaluate")
+    resources:
+        gpu=lambda wc: config.get("gpu", {}).get("evaluate", 0),
+    shell:
+        "OMP_NUM_THREADS={threads} python -m replications.{wildcards.rep} evaluate --ckpt {input.ckpt} "
+        "--samples {input.samples} {params.feature_net} --out {output} > {log} 2>&1"

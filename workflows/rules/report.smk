@@ -1,0 +1,30 @@
+# Figures of each run, and the summary tables of all runs (paper beside ours).
+rule figures:
+    input:
+        ckpt=f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/checkpoint.pt",
+        samples=shards,
+    output:
+        directory(f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/figures"),
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/figures.log",
+    threads: threads_for("figures")
+    shell:
+        "OMP_NUM_THREADS={threads} python -m replications.{wildcards.rep} figures --ckpt {input.ckpt} "
+        "--samples {input.samples} --out-dir {output} > {log} 2>&1"
+
+
+rule tables:
+    input:
+        metrics_files(),
+    output:
+        md=f"{RESULTS}/tables/summary.md",
+        csv=f"{RESULTS}/tables/summary.csv",
+        runs=f"{RESULTS}/tables/runs.csv",
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/tables/logs/tables.log",
+    shell:
+        "python -m shared.report --metrics {input} --out-dir $(dirname {output.md}) > {log} 2>&1"

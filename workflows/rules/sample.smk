@@ -1,0 +1,16 @@
+# Samples in shards of per-sample seeds [lo, hi]: a shard's content does not depend on the batch size.
+rule sample:
+    input:
+        ckpt=f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/checkpoint.pt",
+    output:
+        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/samples/{{lo}}-{{hi}}.npz",
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/sample_{{lo}}-{{hi}}.log",
+    threads: threads_for("sample")
+    resources:
+        gpu=lambda wc: config.get("gpu", {}).get("sample", 0),
+    shell:
+        "OMP_NUM_THREADS={threads} python -m replications.{wildcards.rep} sample --ckpt {input.ckpt} "
+        "--seeds {wildcards.lo}-{wildcards.hi} --out {output} > {log} 2>&1"
