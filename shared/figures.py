@@ -37,6 +37,7 @@ def image_grid(images: np.ndarray, path: Path, nrow: int = 8, title: str | None 
     fig, ax = plt.subplots(figsize=(6, 6 * grid.shape[0] / grid.shape[1]))
     ax.imshow(grid[..., 0] if grid.shape[2] == 1 else grid, cmap="gray" if grid.shape[2] == 1 else None)
     ax.axis("off")
+    ax.grid(False)
     if title:
         ax.set_title(title)
     _save(fig, path)
@@ -51,6 +52,7 @@ def progressive_strip(frames: np.ndarray, times: list[float], path: Path, title:
     h = frames.shape[3]
     ax.set_xticks([(h + 1) * j + h / 2 for j in range(k)], [f"{t:.2f}" for t in times], fontsize=7)
     ax.set_yticks([])
+    ax.grid(False)
     ax.set_xlabel("t")
     if title:
         ax.set_title(title)
@@ -65,6 +67,7 @@ def scatter_2d(samples: np.ndarray, data: np.ndarray, path: Path, title: str | N
         ax.hist2d(pts[:, 0], pts[:, 1], bins=[bins, bins], cmap="viridis")
         ax.set_title(name)
         ax.set_aspect("equal")
+        ax.grid(False)
         ax.set_xticks([])
         ax.set_yticks([])
     if title:

@@ -7,8 +7,10 @@
 * MMD (Gretton et al. 2012, JMLR, eq. 3): the unbiased estimator MMD^2_u of the squared MMD with the kernel
   k(a, b) = sum_s exp(-||a - b||^2 / (2 s^2)) over several bandwidths s. It may be slightly negative when P = Q.
 
-Both return squared distances (as the literature reports them), as Python floats. Pairwise terms are summed
-in row blocks, in float64, so 50k x 50k samples fit in memory.
+Both return squared distances (as the literature reports them), as Python floats. The cost is O(N M D): pairwise
+terms are formed in float32 row blocks (64 MiB at a time) and summed in float64. On 2 CPU cores (loaded), N = M =
+10k takes about 3 s for the energy distance and 20 s for MMD with 6 bandwidths; N = M = 50k takes 25x that
+(about 1.5 and 9 minutes); a GPU does either in seconds.
 
 Example:
     >>> x, y = torch.randn(1000, 2), torch.randn(1000, 2) + 1.0
@@ -26,7 +28,7 @@ from torch import Tensor
 DEFAULT_BANDWIDTHS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 """RBF bandwidths s (data units) for the 2-D toys, whose data live in a box of a few units with modes ~0.1 wide."""
 
-_BLOCK_ELEMENTS = 1 << 23  # pairwise entries held at once (64 MiB in float64)
+_BLOCK_ELEMENTS = 1 << 24  # pairwise entries held at once (64 MiB in float32)
 
 
 def _check(x: Tensor, y: Tensor, min_rows: int) -> tuple[Tensor, Tensor]:
@@ -35,21 +37,27 @@ def _check(x: Tensor, y: Tensor, min_rows: int) -> tuple[Tensor, Tensor]:
         raise ValueError(f"two-sample distances need (N, D) and (M, D) tensors, got {tuple(x.shape)}, {tuple(y.shape)}")
     if x.shape[0] < min_rows or y.shape[0] < min_rows:
         raise ValueError(f"need at least {min_rows} points per sample, got {x.shape[0]} and {y.shape[0]}")
-    y = y.to(x.device)
-    return x.to(torch.float64), y.to(torch.float64)
+    if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
+        raise ValueError("two-sample distances: samples contain NaN or inf")
+    return x.detach().to(torch.float32), y.detach().to(device=x.device, dtype=torch.float32)
 
 
 def _pair_sum(a: Tensor, b: Tensor, term: Callable[[Tensor], Tensor], *, same: bool = False) -> float:
-    """sum_{i, j} term(||a_i - b_j||^2), in row blocks of ``a``; ``same`` (b is a) makes the diagonal exactly 0."""
+    """sum_{i, j} term(||a_i - b_j||^2) over row blocks of ``a``; ``same`` (b is a) makes the diagonal exactly 0.
+
+    Squared distances are summed coordinate by coordinate from differences (no ||a||^2 + ||b||^2 - 2ab
+    cancellation), in float32 for speed; each block's sum is accumulated in float64.
+    """
     rows = max(1, _BLOCK_ELEMENTS // max(1, b.shape[0]))
-    b_sq = (b * b).sum(dim=1)
     total = torch.zeros((), dtype=torch.float64, device=a.device)
     for start in range(0, a.shape[0], rows):
         blk = a[start : start + rows]
-        sq = ((blk * blk).sum(dim=1, keepdim=True) + b_sq - 2.0 * blk @ b.T).clamp_min_(0.0)
+        sq = (blk[:, :1] - b[:, 0]).square_()
+        for d in range(1, a.shape[1]):
+            sq += (blk[:, d : d + 1] - b[:, d]).square_()
         if same:
             sq.diagonal(offset=start).zero_()  # entries (i, start + i): a point and itself
-        total += term(sq).sum()
+        total += term(sq).sum(dtype=torch.float64)
     return float(total)
 
 
@@ -57,7 +65,7 @@ def energy_distance(x: Tensor, y: Tensor, *, unbiased: bool = True) -> float:
     """Squared energy distance between samples x (N, D) and y (M, D).
 
     Args:
-        x, y: samples, any float dtype; computed in float64 on x's device.
+        x, y: samples, any real dtype; computed on x's device (float32 terms, float64 sums).
         unbiased: U-statistic (default; within-sample means over i != j) or V-statistic (all pairs).
 
     Returns:
@@ -65,7 +73,7 @@ def energy_distance(x: Tensor, y: Tensor, *, unbiased: bool = True) -> float:
     """
     x, y = _check(x, y, 2 if unbiased else 1)
     n, m = x.shape[0], y.shape[0]
-    dist = torch.sqrt
+    dist = torch.sqrt_  # the block of squared distances is a temporary
     cross = _pair_sum(x, y, dist) / (n * m)
     # The diagonal of a within-sample distance matrix is zero: only the normaliser differs between U and V.
     within_x = _pair_sum(x, x, dist, same=True) / (n * (n - 1) if unbiased else n * n)
@@ -77,7 +85,7 @@ def mmd_rbf(x: Tensor, y: Tensor, bandwidths: Sequence[float] = DEFAULT_BANDWIDT
     """Unbiased squared MMD (Gretton et al. 2012, MMD^2_u) with k = sum of RBF kernels over ``bandwidths``.
 
     Args:
-        x, y: samples (N, D), (M, D) with N, M >= 2; computed in float64 on x's device.
+        x, y: samples (N, D), (M, D) with N, M >= 2; computed on x's device (float32 terms, float64 sums).
         bandwidths: kernel widths s in k(a, b) = sum_s exp(-||a - b||^2 / (2 s^2)).
 
     Returns:
@@ -89,7 +97,10 @@ def mmd_rbf(x: Tensor, y: Tensor, bandwidths: Sequence[float] = DEFAULT_BANDWIDT
     gammas = [1.0 / (2.0 * float(s) ** 2) for s in bandwidths]
 
     def kernel(sq: Tensor) -> Tensor:
-        return sum(torch.exp(-g * sq) for g in gammas)
+        acc = torch.exp(sq * -gammas[0])
+        for g in gammas[1:]:
+            acc += torch.exp(sq * -g)
+        return acc
 
     n, m = x.shape[0], y.shape[0]
     k_self = float(len(gammas))  # k(a, a): every RBF term is 1 on the diagonal
