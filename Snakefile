@@ -16,9 +16,12 @@ include: "workflows/rules/train.smk"
 include: "workflows/rules/sample.smk"
 include: "workflows/rules/evaluate.smk"
 include: "workflows/rules/report.smk"
+include: "workflows/rules/score_sde.smk"
+include: "workflows/rules/ffjord.smk"
 
 
 rule all:
     input:
         f"{RESULTS}/tables/summary.md",
         figure_dirs(),
+        EXTRA_TARGETS,

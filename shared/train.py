@@ -25,7 +25,10 @@ from shared.data.source import DataSource
 from shared.utils import derive_seed, make_generator
 
 Loss = Callable[[nn.Module, Tensor, torch.Generator], Tensor]
-"""A per-example objective: (net, x (B, *D), generator) -> (B,). The loop averages it."""
+"""A per-example objective: (net, x (B, *D), generator) -> (B,). The loop averages it.
+
+A loss may also define ``stats() -> dict[str, float]`` (e.g. the NFE of an ODE solve); the loop averages those
+values over each logging interval and writes them as extra CSV columns."""
 
 STATE_FILE = "train_state.pt"
 LOG_FILE = "train_log.csv"
@@ -154,7 +157,7 @@ def fit(
     interactive = sys.stderr.isatty()
     bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0 or not interactive, desc="train", unit="step")
     text_every = max(1, cfg.steps // 20)
-    t_start, running = time.time(), []
+    t_start, running, extras = time.time(), [], {}
     net.train()
     while step < cfg.steps:
         lr = learning_rate(cfg, step)
@@ -175,6 +178,8 @@ def fit(
         ema.update_parameters(net)
         step += 1
         running.append(value.detach())
+        for key, v in (loss.stats() if hasattr(loss, "stats") else {}).items():
+            extras.setdefault(key, []).append(float(v))
         if rank == 0:
             bar.update(1)
             if step % cfg.log_every == 0 or step == cfg.steps:
@@ -182,7 +187,9 @@ def fit(
                 running.clear()
                 if not math.isfinite(mean_loss):
                     raise FloatingPointError(f"loss is {mean_loss} at step {step}; lower train.lr or check the data")
-                _append_log(log_path, step, mean_loss, lr, float(grad_norm), time.time() - t_start)
+                means = {k: sum(v) / len(v) for k, v in extras.items()}
+                extras.clear()
+                _append_log(log_path, step, mean_loss, lr, float(grad_norm), time.time() - t_start, means)
                 bar.set_postfix(loss=f"{mean_loss:.4g}")
             if not interactive and (step % text_every == 0 or step == cfg.steps):
                 rate = step / max(time.time() - t_start, 1e-9)
@@ -198,13 +205,17 @@ def _grad_norm(net: nn.Module) -> Tensor:
     return torch.stack(norms).norm() if norms else torch.zeros(())
 
 
-def _append_log(path: Path, step: int, loss: float, lr: float, grad_norm: float, seconds: float) -> None:
+def _append_log(
+    path: Path, step: int, loss: float, lr: float, grad_norm: float, seconds: float, extra: dict[str, float]
+) -> None:
     new = not path.is_file()
+    keys = sorted(extra)
     with open(path, "a", newline="") as fh:
         writer = csv.writer(fh)
         if new:
-            writer.writerow(["step", "loss", "lr", "grad_norm", "seconds"])
-        writer.writerow([step, f"{loss:.6g}", f"{lr:.6g}", f"{grad_norm:.6g}", f"{seconds:.2f}"])
+            writer.writerow(["step", "loss", "lr", "grad_norm", "seconds", *keys])
+        row = [step, f"{loss:.6g}", f"{lr:.6g}", f"{grad_norm:.6g}", f"{seconds:.2f}"]
+        writer.writerow(row + [f"{extra[k]:.6g}" for k in keys])
 
 
 def _truncate_log(path: Path, step: int) -> None:

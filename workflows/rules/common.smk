@@ -5,6 +5,7 @@ REPLICATIONS = ["ncsn", "ddpm", "score_sde", "pfgm", "ffjord"]
 CONDA_ENV = "../../environment.yml"  # used with --software-deployment-method conda
 RESULTS = config.get("results_dir", "results")  # tests point this at a temporary folder
 IMAGE_DATA_NEEDING_FEATURE_NET = {"digits"}
+EXTRA_TARGETS = []  # paper-specific targets (figures, comparisons); each paper's .smk appends its own
 
 wildcard_constraints:
     rep="|".join(REPLICATIONS),
@@ -12,6 +13,11 @@ wildcard_constraints:
     seed=r"\d+",
     lo=r"\d+",
     hi=r"\d+",
+
+
+def runs_of(rep):
+    """The runs of one replication in the workflow config."""
+    return [r for r in config["runs"] if r["replication"] == rep]
 
 
 def run_dirs():

@@ -1,0 +1,183 @@
+"""ODEs of generative models: integrating a vector field, and the log-density along it (instantaneous change of
+variables, Chen et al. 2018, Thm. 1; FFJORD, Grathwohl et al. 2019, Eq. 4 with Hutchinson's estimator, Eq. 7).
+
+One implementation serves every paper: the probability-flow ODE of Score-SDE (Song et al. 2021, App. D.2),
+PFGM's Poisson-field ODE and FFJORD's learned dynamics all call ``log_prob_ode`` and ``sample_ode``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+from torchdiffeq import odeint, odeint_adjoint
+
+from shared.utils import CountNFE, VectorField, batch_time
+
+_ADAPTIVE = {"dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun"}
+
+
+def solver_options(method: str, times: Tensor) -> dict:
+    """Keep an adaptive solver's evaluations inside [t0, t1]: torchdiffeq otherwise probes far outside the
+    interval when choosing its first step and steps past the end before interpolating back, where fields
+    such as the VP process's sigma(t) are undefined (t < 0)."""
+    if method not in _ADAPTIVE:
+        return {}
+    return {"step_t": times, "first_step": float((times[-1] - times[0]).abs()) / 100}
+
+
+def divergence_exact(f: VectorField, x: Tensor, t: Tensor, create_graph: bool = False) -> tuple[Tensor, Tensor]:
+    """f(x, t) and its exact divergence sum_i d f_i / d x_i by D backward passes (low dimension only).
+
+    Args:
+        f: vector field, (B, *D), (B,) -> (B, *D).
+        x: (B, *D).
+        t: (B,).
+        create_graph: keep the graph of the divergence (to train through it).
+
+    Returns:
+        (f(x, t) (B, *D), divergence (B,)).
+    """
+    with torch.enable_grad():
+        x = x if x.requires_grad else x.requires_grad_(True)
+        out = f(x, t)
+        flat = out.reshape(out.shape[0], -1)
+        div = torch.zeros(out.shape[0], device=x.device, dtype=out.dtype)
+        for i in range(flat.shape[1]):
+            g = torch.autograd.grad(flat[:, i].sum(), x, retain_graph=True, create_graph=create_graph)[0]
+            div = div + g.reshape(g.shape[0], -1)[:, i]
+    return out, div
+
+
+def divergence_hutchinson(
+    f: VectorField, x: Tensor, t: Tensor, noise: Tensor, create_graph: bool = False
+) -> tuple[Tensor, Tensor]:
+    """f(x, t) and Hutchinson's unbiased divergence estimate noise^T (df/dx) noise, one vector-Jacobian product.
+
+    Args:
+        f: vector field.
+        x: (B, *D).
+        t: (B,).
+        noise: (B, *D) Rademacher or Gaussian probe, fixed for a whole solve (FFJORD Sec. 3.1).
+        create_graph: keep the graph of the estimate (to train through it).
+
+    Returns:
+        (f(x, t) (B, *D), estimate (B,)).
+    """
+    with torch.enable_grad():
+        x = x if x.requires_grad else x.requires_grad_(True)
+        out = f(x, t)
+        vjp = torch.autograd.grad(out, x, noise, create_graph=create_graph)[0]
+    return out, (vjp * noise).reshape(x.shape[0], -1).sum(1)
+
+
+def probe_noise(x: Tensor, kind: Literal["rademacher", "gaussian"], generator: torch.Generator | None) -> Tensor:
+    """A Hutchinson probe shaped like x: Rademacher (+-1) or standard Gaussian."""
+    if kind == "gaussian":
+        return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    if kind == "rademacher":
+        return torch.randint(0, 2, x.shape, generator=generator, device=x.device).to(x.dtype) * 2 - 1
+    raise ValueError(f"noise must be 'rademacher' or 'gaussian', got {kind!r}")
+
+
+@dataclass(frozen=True)
+class ODELogProb:
+    """Result of ``log_prob_ode``: log-density of the inputs (B,) in nats, their image z at t1, and the NFE."""
+
+    log_prob: Tensor
+    z: Tensor
+    nfe: int
+
+
+def log_prob_ode(
+    f: VectorField,
+    x: Tensor,
+    t0: float,
+    t1: float,
+    prior_logp: Callable[[Tensor], Tensor],
+    *,
+    divergence: Literal["exact", "hutchinson"] = "hutchinson",
+    noise: Literal["rademacher", "gaussian"] = "rademacher",
+    method: str = "dopri5",
+    atol: float = 1e-5,
+    rtol: float = 1e-5,
+    generator: torch.Generator | None = None,
+    adjoint: bool = False,
+    create_graph: bool = False,
+) -> ODELogProb:
+    """log p_{t0}(x) = log p_{t1}(z) + int_{t0}^{t1} div f(x(t), t) dt, with dx/dt = f from x(t0) = x.
+
+    Args:
+        f: the vector field (B, *D), (B,) -> (B, *D); a torch.nn.Module when ``adjoint`` is set.
+        x: data at t0, (B, *D).
+        t0: start time (data side), t1: end time (prior side); either order.
+        prior_logp: log-density at t1, (B, *D) -> (B,).
+        divergence: "exact" (D backward passes) or "hutchinson" (one probe drawn once for the whole solve).
+        noise: Hutchinson probe distribution.
+        method, atol, rtol: torchdiffeq solver settings (dopri5 with 1e-5 by default, as Score-SDE and FFJORD).
+        generator: source of the probe.
+        adjoint: integrate with the adjoint method (memory O(1) in the solver steps) for training.
+        create_graph: keep the graph through the divergence, so the result can be differentiated (training).
+
+    Returns:
+        ODELogProb(log_prob (B,), z (B, *D), nfe).
+
+    Example:
+        >>> sde = VPSDE()
+        >>> f = sde.probability_flow(score)
+        >>> res = log_prob_ode(f, x, sde.t_min, 1.0, sde.prior_logp, divergence="exact")
+        >>> res.log_prob  # (B,) nats
+    """
+    counted = CountNFE(f)
+    probe = probe_noise(x, noise, generator) if divergence == "hutchinson" else None
+
+    def augmented(t: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        x_t = state[0]
+        tt = batch_time(t, x_t)
+        if probe is None:
+            dx, div = divergence_exact(counted, x_t, tt, create_graph)
+        else:
+            dx, div = divergence_hutchinson(counted, x_t, tt, probe, create_graph)
+        if not create_graph:
+            dx, div = dx.detach(), div.detach()
+        return dx, div
+
+    times = torch.tensor([t0, t1], device=x.device, dtype=x.dtype)
+    zero = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
+    solve = odeint_adjoint if adjoint else odeint
+    extra = {"adjoint_params": tuple(f.parameters())} if adjoint else {}
+    options = solver_options(method, times)
+    xs, integrals = solve(augmented, (x, zero), times, method=method, atol=atol, rtol=rtol, options=options, **extra)
+    z, integral = xs[-1], integrals[-1]
+    return ODELogProb(log_prob=prior_logp(z) + integral, z=z, nfe=counted.nfe)
+
+
+def sample_ode(
+    velocity: VectorField,
+    x: Tensor,
+    ts: Tensor,
+    *,
+    method: str = "dopri5",
+    atol: float = 1e-5,
+    rtol: float = 1e-5,
+    generator: torch.Generator | None = None,
+    callback: Callable[[dict], None] | None = None,
+) -> Tensor:
+    """Integrate dx/dt = velocity(x, t) from ts[0] to ts[-1] with torchdiffeq; returns x at ts[-1] (B, *D).
+
+    ``ts`` is the output grid (the callback sees x at each of its points); an adaptive solver picks its own
+    steps in between, so count NFE with ``shared.utils.CountNFE``. ``generator`` is unused (deterministic).
+    """
+
+    def rhs(t: Tensor, x_t: Tensor) -> Tensor:
+        return velocity(x_t, batch_time(t, x_t))
+
+    ts = ts.to(device=x.device, dtype=x.dtype)
+    xs = odeint(rhs, x, ts, method=method, atol=atol, rtol=rtol, options=solver_options(method, ts))
+    if callback is not None:
+        for i in range(1, len(ts)):
+            callback({"i": i - 1, "t": ts[i], "x": xs[i]})
+    return xs[-1]

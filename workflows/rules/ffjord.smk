@@ -1,0 +1,1 @@
+# FFJORD specific targets (the toy-density figure); appends to EXTRA_TARGETS.
