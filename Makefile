@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install smoke test lint paper-dry-run clean
+.PHONY: install smoke test test-slurm lint paper-dry-run clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,14 @@ smoke: install
 	snakemake --cores $(CORES)
 
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest --ignore=tests/workflows/test_slurm.py
+	$(MAKE) test-slurm
+
+# The workflow through a real single-node SLURM (.ci/slurm.sh starts it as root and stops it afterwards);
+# skipped, with the reason printed, where SLURM cannot be started (not root, no apt-get).
+test-slurm: install
+	@start=$$(date +%s); $(PY) -m pytest -rs -s tests/workflows/test_slurm.py; rc=$$?; \
+	  echo "test-slurm: $$(( $$(date +%s) - start )) s"; exit $$rc
 
 lint: install
 	ruff check shared replications tests

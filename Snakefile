@@ -12,6 +12,7 @@ validate(config, "workflows/schemas/config.schema.yaml")
 
 
 include: "workflows/rules/common.smk"
+include: "workflows/rules/resources.smk"
 include: "workflows/rules/train.smk"
 include: "workflows/rules/sample.smk"
 include: "workflows/rules/evaluate.smk"

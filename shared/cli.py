@@ -18,6 +18,9 @@ import torch
 from shared.config import ConfigError, dump, from_dict, load, to_dict
 from shared.data.source import DataSource
 from shared.data.transforms import to_uint8
+from shared.distributed import EXIT_RESUME, StopCondition, TrainingStopped
+from shared.distributed import setup as setup_distributed
+from shared.distributed import teardown as teardown_distributed
 from shared.evaluate import evaluate_run
 from shared.method import Method
 from shared.provenance import provenance
@@ -69,6 +72,12 @@ def _parser(name: str) -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="run seed (default: 0)")
     t.add_argument("--out", type=Path, help="final checkpoint path; its folder holds the run's state and logs")
     t.add_argument("--device", **dev)
+    t.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help=f"checkpoint and exit with status {EXIT_RESUME} after this many minutes (chain jobs under a time limit)",
+    )
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
 
     s = sub.add_parser("sample", help="draw samples with per-sample seeds (shards are batch-size independent)")
@@ -119,19 +128,42 @@ def cmd_train(args, build, config_cls, name: str) -> None:
         return
     if args.out is None:
         raise SystemExit("train: --out is required (the final checkpoint path)")
-    device = torch.device(args.device) if args.device else default_device()
-    torch.manual_seed(derive_seed(args.seed, "init"))
+    ddp = setup_distributed(args.device, default_device())
+    try:
+        _train(args, cfg, build, name, ddp)
+    except TrainingStopped as stopped:
+        if ddp.is_main:
+            print(f"{name}: {stopped} (exit status {EXIT_RESUME})", flush=True)
+        raise SystemExit(EXIT_RESUME) from None
+    finally:
+        teardown_distributed()
+
+
+def _train(args, cfg, build, name: str, ddp) -> None:
+    """The train command once the process group (if any) is up; only rank 0 writes files."""
+    device = ddp.device
+    torch.manual_seed(derive_seed(args.seed, "init"))  # identical initial weights on every rank
     method: Method = build(cfg)
     run_dir = args.out.parent
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dump(cfg, run_dir / "config.yaml")
     n_params = sum(p.numel() for p in method.net.parameters())
-    print(
-        f"{name}: {args.config.stem}, seed {args.seed}, {n_params / 1e6:.3f}M parameters, device {device}", flush=True
-    )
+    if ddp.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dump(cfg, run_dir / "config.yaml")
+        where = f", {ddp.world} processes" if ddp.world > 1 else ""
+        job = f", SLURM job {os.environ['SLURM_JOB_ID']}" if "SLURM_JOB_ID" in os.environ else ""
+        print(
+            f"{name}: {args.config.stem}, seed {args.seed}, {n_params / 1e6:.3f}M parameters, device {device}"
+            f"{where}{job}",
+            flush=True,
+        )
     extra = {"replication": name, "experiment": args.config.stem, "seed": args.seed, "config": to_dict(cfg)}
     data = DataSource(cfg.data, args.seed)
-    state = fit(method.net, method.loss, data, cfg.train, run_dir, seed=args.seed, device=device, extra=extra)
+    with StopCondition(args.max_minutes) as stop:
+        state = fit(
+            method.net, method.loss, data, cfg.train, run_dir, seed=args.seed, device=device, extra=extra, stop=stop
+        )
+    if not ddp.is_main:
+        return
     ema_net = {k.removeprefix("module."): v for k, v in state["ema"].items() if k != "n_averaged"}
     final = {
         **extra,

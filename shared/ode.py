@@ -2,14 +2,15 @@
 variables, Chen et al. 2018, Thm. 1; FFJORD, Grathwohl et al. 2019, Eq. 4 with Hutchinson's estimator, Eq. 7).
 
 One implementation serves every paper: the probability-flow ODE of Score-SDE (Song et al. 2021, App. D.2),
-PFGM's Poisson-field ODE and FFJORD's learned dynamics all call ``log_prob_ode`` and ``sample_ode``.
+PFGM's Poisson-field ODE and FFJORD's learned dynamics all call ``log_prob_ode`` and ``sample_ode``. The RNODE
+regularisers (Finlay et al. 2020, "How to train your neural ODE", Eq. 3) are integrated alongside as extra states.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import torch
 from torch import Tensor
@@ -29,6 +30,21 @@ def solver_options(method: str, times: Tensor) -> dict:
     return {"step_t": times, "first_step": float((times[-1] - times[0]).abs()) / 100}
 
 
+def _trace_exact(out: Tensor, x: Tensor, create_graph: bool) -> Tensor:
+    """sum_i d out_i / d x_i (B,) of an already evaluated out = f(x) (B, *D), by D backward passes."""
+    flat = out.reshape(out.shape[0], -1)
+    div = torch.zeros(out.shape[0], device=x.device, dtype=out.dtype)
+    for i in range(flat.shape[1]):
+        g = torch.autograd.grad(flat[:, i].sum(), x, retain_graph=True, create_graph=create_graph)[0]
+        div = div + g.reshape(g.shape[0], -1)[:, i]
+    return div
+
+
+def _probe_jacobian(out: Tensor, x: Tensor, noise: Tensor, create_graph: bool) -> Tensor:
+    """noise^T (d out / d x) (B, *D), one vector-Jacobian product."""
+    return torch.autograd.grad(out, x, noise, retain_graph=True, create_graph=create_graph)[0]
+
+
 def divergence_exact(f: VectorField, x: Tensor, t: Tensor, create_graph: bool = False) -> tuple[Tensor, Tensor]:
     """f(x, t) and its exact divergence sum_i d f_i / d x_i by D backward passes (low dimension only).
 
@@ -44,11 +60,7 @@ def divergence_exact(f: VectorField, x: Tensor, t: Tensor, create_graph: bool = 
     with torch.enable_grad():
         x = x if x.requires_grad else x.requires_grad_(True)
         out = f(x, t)
-        flat = out.reshape(out.shape[0], -1)
-        div = torch.zeros(out.shape[0], device=x.device, dtype=out.dtype)
-        for i in range(flat.shape[1]):
-            g = torch.autograd.grad(flat[:, i].sum(), x, retain_graph=True, create_graph=create_graph)[0]
-            div = div + g.reshape(g.shape[0], -1)[:, i]
+        div = _trace_exact(out, x, create_graph)
     return out, div
 
 
@@ -70,8 +82,36 @@ def divergence_hutchinson(
     with torch.enable_grad():
         x = x if x.requires_grad else x.requires_grad_(True)
         out = f(x, t)
-        vjp = torch.autograd.grad(out, x, noise, create_graph=create_graph)[0]
+        vjp = _probe_jacobian(out, x, noise, create_graph)
     return out, (vjp * noise).reshape(x.shape[0], -1).sum(1)
+
+
+class Regularizer(Protocol):
+    """An integrand r(t) >= 0 integrated as an extra state: (f (B, *D), noise^T df/dx or None) -> (B,)."""
+
+    needs_jacobian: bool
+
+    def __call__(self, dx: Tensor, eps_jac: Tensor | None) -> Tensor: ...
+
+
+class KineticEnergy:
+    """||f(x(t), t)||^2, whose integral is RNODE's kinetic energy (Finlay et al. 2020, Eq. 3, first term)."""
+
+    needs_jacobian = False
+
+    def __call__(self, dx: Tensor, eps_jac: Tensor | None) -> Tensor:
+        """dx (B, *D) -> (B,)."""
+        return dx.pow(2).reshape(dx.shape[0], -1).sum(1)
+
+
+class JacobianFrobenius:
+    """||eps^T df/dx||^2, unbiased for ||df/dx||_F^2 (E[eps eps^T] = I); RNODE's Jacobian term (Eq. 3, second term)."""
+
+    needs_jacobian = True
+
+    def __call__(self, dx: Tensor, eps_jac: Tensor | None) -> Tensor:
+        """eps_jac (B, *D) -> (B,)."""
+        return eps_jac.pow(2).reshape(eps_jac.shape[0], -1).sum(1)
 
 
 def probe_noise(x: Tensor, kind: Literal["rademacher", "gaussian"], generator: torch.Generator | None) -> Tensor:
@@ -85,11 +125,13 @@ def probe_noise(x: Tensor, kind: Literal["rademacher", "gaussian"], generator: t
 
 @dataclass(frozen=True)
 class ODELogProb:
-    """Result of ``log_prob_ode``: log-density of the inputs (B,) in nats, their image z at t1, and the NFE."""
+    """Result of ``log_prob_ode``: log-density of the inputs (B,) in nats, their image z at t1, the NFE, and the
+    integrals over [t0, t1] of the requested regularisers, one (B,) tensor each (in the order given)."""
 
     log_prob: Tensor
     z: Tensor
     nfe: int
+    regularization: tuple[Tensor, ...] = ()
 
 
 def log_prob_ode(
@@ -107,23 +149,28 @@ def log_prob_ode(
     generator: torch.Generator | None = None,
     adjoint: bool = False,
     create_graph: bool = False,
+    regularizers: Sequence[Regularizer] = (),
+    adjoint_params: Sequence[Tensor] | None = None,
 ) -> ODELogProb:
     """log p_{t0}(x) = log p_{t1}(z) + int_{t0}^{t1} div f(x(t), t) dt, with dx/dt = f from x(t0) = x.
 
     Args:
-        f: the vector field (B, *D), (B,) -> (B, *D); a torch.nn.Module when ``adjoint`` is set.
+        f: the vector field (B, *D), (B,) -> (B, *D); a torch.nn.Module when ``adjoint`` is set (or pass
+            ``adjoint_params``).
         x: data at t0, (B, *D).
         t0: start time (data side), t1: end time (prior side); either order.
         prior_logp: log-density at t1, (B, *D) -> (B,).
         divergence: "exact" (D backward passes) or "hutchinson" (one probe drawn once for the whole solve).
-        noise: Hutchinson probe distribution.
+        noise: Hutchinson probe distribution (also the probe of a Jacobian regulariser).
         method, atol, rtol: torchdiffeq solver settings (dopri5 with 1e-5 by default, as Score-SDE and FFJORD).
         generator: source of the probe.
         adjoint: integrate with the adjoint method (memory O(1) in the solver steps) for training.
         create_graph: keep the graph through the divergence, so the result can be differentiated (training).
+        regularizers: integrands (e.g. ``KineticEnergy()``, ``JacobianFrobenius()``) integrated as extra states.
+        adjoint_params: the parameters the adjoint differentiates (default: ``f.parameters()``).
 
     Returns:
-        ODELogProb(log_prob (B,), z (B, *D), nfe).
+        ODELogProb(log_prob (B,), z (B, *D), nfe, regularization (one (B,) integral per regulariser)).
 
     Example:
         >>> sde = VPSDE()
@@ -132,27 +179,40 @@ def log_prob_ode(
         >>> res.log_prob  # (B,) nats
     """
     counted = CountNFE(f)
-    probe = probe_noise(x, noise, generator) if divergence == "hutchinson" else None
+    need_jac = any(r.needs_jacobian for r in regularizers)
+    probe = probe_noise(x, noise, generator) if divergence == "hutchinson" or need_jac else None
 
-    def augmented(t: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    def augmented(t: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
         x_t = state[0]
         tt = batch_time(t, x_t)
-        if probe is None:
-            dx, div = divergence_exact(counted, x_t, tt, create_graph)
-        else:
-            dx, div = divergence_hutchinson(counted, x_t, tt, probe, create_graph)
-        if not create_graph:
-            dx, div = dx.detach(), div.detach()
-        return dx, div
+        tracked = torch.is_grad_enabled() and x_t.requires_grad  # else: no_grad eval or the adjoint's forward pass
+        with torch.enable_grad():
+            x_t = x_t if tracked else x_t.detach().requires_grad_(True)  # a fresh leaf, never a no_grad view
+            dx = counted(x_t, tt)
+            eps_jac = _probe_jacobian(dx, x_t, probe, create_graph) if probe is not None else None
+            if divergence == "exact":
+                div = _trace_exact(dx, x_t, create_graph)
+            else:
+                div = (eps_jac * probe).reshape(x_t.shape[0], -1).sum(1)
+            regs = [r(dx, eps_jac) for r in regularizers]
+        out = (dx, div, *regs)
+        return out if create_graph else tuple(v.detach() for v in out)
 
     times = torch.tensor([t0, t1], device=x.device, dtype=x.dtype)
-    zero = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
+    zeros = tuple(torch.zeros(x.shape[0], device=x.device, dtype=x.dtype) for _ in range(1 + len(regularizers)))
     solve = odeint_adjoint if adjoint else odeint
-    extra = {"adjoint_params": tuple(f.parameters())} if adjoint else {}
+    if adjoint:
+        params = tuple(adjoint_params) if adjoint_params is not None else tuple(f.parameters())
+        extra = {"adjoint_params": params}
+    else:
+        extra = {}
     options = solver_options(method, times)
-    xs, integrals = solve(augmented, (x, zero), times, method=method, atol=atol, rtol=rtol, options=options, **extra)
-    z, integral = xs[-1], integrals[-1]
-    return ODELogProb(log_prob=prior_logp(z) + integral, z=z, nfe=counted.nfe)
+    states = solve(augmented, (x, *zeros), times, method=method, atol=atol, rtol=rtol, options=options, **extra)
+    z, integral = states[0][-1], states[1][-1]
+    # the regularisers are integrated in the direction t0 -> t1; report them as positive integrals
+    sign = 1.0 if t1 >= t0 else -1.0
+    regs = tuple(sign * s[-1] for s in states[2:])
+    return ODELogProb(log_prob=prior_logp(z) + integral, z=z, nfe=counted.nfe, regularization=regs)
 
 
 def sample_ode(

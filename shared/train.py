@@ -2,6 +2,11 @@
 
 Adam with linear warmup, gradient clipping, an EMA of the weights (torch's AveragedModel), seeded per step,
 atomic checkpoints resumed automatically, CSV log, optional bf16 autocast on CUDA, rank-aware for DDP.
+
+Randomness is keyed by noise group, not by process: the global batch of a step is split into ``noise_groups``
+equal groups, and group g draws its examples, its loss noise and its dropout from streams seeded by
+(seed, step, g). Each process computes the groups of its rank (gradients accumulated, then averaged by DDP), so a
+run with ``noise_groups = G`` gives the same loss curve on 1, 2, ... or G processes (any divisor of G).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +28,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from shared.data.source import DataSource
+from shared.distributed import StopCondition, TrainingStopped, any_rank, mean_over_ranks
 from shared.utils import derive_seed, make_generator
 
 Loss = Callable[[nn.Module, Tensor, torch.Generator], Tensor]
@@ -50,6 +57,10 @@ class TrainConfig:
     checkpoint_every: int = 5000  # steps between resumable checkpoints
     log_every: int = 100  # steps between CSV rows (and text progress lines off a terminal)
     bf16: bool = False  # autocast the forward pass to bfloat16 on CUDA
+    # Random streams per step: the global batch is split into this many groups, each seeded by (seed, step, group);
+    # the run is then identical on any process count dividing it (one process accumulates all groups).
+    # null: one group per process (fastest; results then depend on the number of processes).
+    noise_groups: int | None = None
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
@@ -59,6 +70,18 @@ class TrainConfig:
             raise ValueError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.lr <= 0:
             raise ValueError(f"train.lr must be > 0, got {self.lr}")
+        if self.noise_groups is not None and (self.noise_groups < 1 or self.batch_size % self.noise_groups):
+            raise ValueError(f"train.noise_groups must be >= 1 and divide train.batch_size, got {self.noise_groups}")
+
+    def groups_per_rank(self, world: int) -> int:
+        """How many noise groups each of ``world`` processes computes per step."""
+        groups = self.noise_groups or world
+        if groups % world or self.batch_size % groups:
+            raise ValueError(
+                f"train.noise_groups {groups} must be a multiple of the {world} processes and divide "
+                f"train.batch_size {self.batch_size}"
+            )
+        return groups // world
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -107,6 +130,7 @@ def fit(
     seed: int,
     device: torch.device,
     extra: dict | None = None,
+    stop: StopCondition | None = None,
 ) -> dict:
     """Train ``net`` to ``cfg.steps``, resuming from ``out_dir/train_state.pt`` when present.
 
@@ -119,6 +143,8 @@ def fit(
         seed: run seed; every step's randomness derives from (seed, step), so resuming reproduces the run.
         device: where to train.
         extra: JSON-safe metadata stored in every checkpoint (resolved config, provenance).
+        stop: when it asks (a signal, a time budget), the state is saved after the current step and
+            ``TrainingStopped`` is raised; rerunning resumes there.
 
     Returns:
         The final state dict: {"net", "ema", "optimizer", "step", "extra"}.
@@ -126,6 +152,8 @@ def fit(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rank, world = rank_and_world()
+    per_rank = cfg.groups_per_rank(world)
+    n_groups = per_rank * world
     net = net.to(device)
     ema = make_ema(net, cfg.ema_decay)
     opt = torch.optim.Adam(
@@ -163,14 +191,20 @@ def fit(
         lr = learning_rate(cfg, step)
         for group in opt.param_groups:
             group["lr"] = lr
-        torch.manual_seed(derive_seed(seed, "global", step, rank))  # dropout etc. reproducible on resume
-        gen = make_generator(derive_seed(seed, "loss", step, rank), device)
-        x = data.batch(step, cfg.batch_size, rank, world).to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and device.type == "cuda"):
-            per_example = loss(model, x, gen)
-        value = per_example.float().mean()
         opt.zero_grad(set_to_none=True)
-        value.backward()
+        value = torch.zeros((), device=device)
+        for j in range(per_rank):
+            g = rank * per_rank + j  # this process's j-th noise group
+            torch.manual_seed(derive_seed(seed, "global", step, g))  # dropout etc. reproducible on resume
+            gen = make_generator(derive_seed(seed, "loss", step, g), device)
+            x = data.batch(step, cfg.batch_size, g, n_groups).to(device, non_blocking=True)
+            sync = world == 1 or j == per_rank - 1  # DDP all-reduces the gradients once, after the last group
+            with nullcontext() if sync else model.no_sync():
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and device.type == "cuda"):
+                    per_example = loss(model, x, gen)
+                group_loss = per_example.float().mean()
+                (group_loss / per_rank if per_rank > 1 else group_loss).backward()
+            value = value + group_loss.detach() / per_rank
         grad_norm = (
             nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip) if cfg.grad_clip is not None else _grad_norm(net)
         )
@@ -180,13 +214,15 @@ def fit(
         running.append(value.detach())
         for key, v in (loss.stats() if hasattr(loss, "stats") else {}).items():
             extras.setdefault(key, []).append(float(v))
+        log_now = step % cfg.log_every == 0 or step == cfg.steps
+        if log_now:  # every rank joins the reduction; rank 0 writes the mean over the global batch
+            mean_loss = mean_over_ranks(torch.stack(running).mean()).item()
+            running.clear()
+            if not math.isfinite(mean_loss):
+                raise FloatingPointError(f"loss is {mean_loss} at step {step}; lower train.lr or check the data")
         if rank == 0:
             bar.update(1)
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                mean_loss = torch.stack(running).mean().item()
-                running.clear()
-                if not math.isfinite(mean_loss):
-                    raise FloatingPointError(f"loss is {mean_loss} at step {step}; lower train.lr or check the data")
+            if log_now:
                 means = {k: sum(v) / len(v) for k, v in extras.items()}
                 extras.clear()
                 _append_log(log_path, step, mean_loss, lr, float(grad_norm), time.time() - t_start, means)
@@ -196,6 +232,14 @@ def fit(
                 print(f"step {step}/{cfg.steps} lr {lr:.3g} ({rate:.1f} step/s)", flush=True)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 save_atomic(snapshot(), state_path)
+        if stop is not None and any_rank(stop.requested(), device) and step < cfg.steps:
+            if rank == 0:
+                save_atomic(snapshot(), state_path)
+                print(f"stopping at step {step}: {stop.reason or 'another rank was asked to stop'}", flush=True)
+            if world > 1:
+                dist.barrier()
+            bar.close()
+            raise TrainingStopped(step, stop.reason or "another rank was asked to stop")
     bar.close()
     return snapshot()
 

@@ -1,1 +1,1 @@
-"""Sample-quality metrics: FID (clean-fid, offline), Fréchet distance in a digits-classifier space, two-sample distances."""
+"""Sample-quality metrics: FID (clean-fid, offline), Fréchet distance in digits-classifier features, two-sample."""

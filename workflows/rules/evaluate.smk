@@ -26,7 +26,7 @@ rule evaluate:
         feature_net=lambda wc, input: f"--feature-net {input.feature_net}" if input.feature_net else "",
     threads: threads_for("evaluate")
     resources:
-        gpu=lambda wc: config.get("gpu", {}).get("evaluate", 0),
+        **rule_resources("evaluate"),
     shell:
         "OMP_NUM_THREADS={threads} python -m replications.{wildcards.rep} evaluate --ckpt {input.ckpt} "
         "--samples {input.samples} {params.feature_net} --out {output} > {log} 2>&1"

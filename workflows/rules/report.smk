@@ -10,6 +10,8 @@ rule figures:
     log:
         f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/figures.log",
     threads: threads_for("figures")
+    resources:
+        **rule_resources("figures", keys=("runtime", "mem_mb")),
     shell:
         "OMP_NUM_THREADS={threads} python -m replications.{wildcards.rep} figures --ckpt {input.ckpt} "
         "--samples {input.samples} --out-dir {output} > {log} 2>&1"

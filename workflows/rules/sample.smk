@@ -1,4 +1,5 @@
 # Samples in shards of per-sample seeds [lo, hi]: a shard's content does not depend on the batch size.
+# Each shard is its own job (its own SLURM job under the slurm profile): scale with sample.shard_size.
 rule sample:
     input:
         ckpt=f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/checkpoint.pt",
@@ -10,7 +11,7 @@ rule sample:
         f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/sample_{{lo}}-{{hi}}.log",
     threads: threads_for("sample")
     resources:
-        gpu=lambda wc: config.get("gpu", {}).get("sample", 0),
+        **rule_resources("sample"),
     shell:
         "OMP_NUM_THREADS={threads} python -m replications.{wildcards.rep} sample --ckpt {input.ckpt} "
         "--seeds {wildcards.lo}-{wildcards.hi} --out {output} > {log} 2>&1"

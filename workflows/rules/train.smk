@@ -1,4 +1,8 @@
 # One training rule for every replication: the config file is an input, so editing it retrains.
+# More than one GPU: torchrun starts one DDP process per GPU inside the job. Under SLURM, training checkpoints
+# and exits (status 75) stop_margin minutes before the job's runtime; `retries` resubmits it and it resumes.
+
+
 rule train:
     input:
         config="replications/{rep}/configs/{exp}.yaml",
@@ -9,8 +13,12 @@ rule train:
     log:
         f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/train.log",
     threads: threads_for("train")
+    retries: res("train", "retries", 0)
     resources:
-        gpu=lambda wc: config.get("gpu", {}).get("train", 0),
+        **rule_resources("train"),
+    params:
+        launch=launcher("train"),
+        budget=lambda wc, resources: time_budget(resources),
     shell:
-        "OMP_NUM_THREADS={threads} python -m replications.{wildcards.rep} train --config {input.config} "
-        "--seed {wildcards.seed} --out {output.ckpt} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} {params.launch} -m replications.{wildcards.rep} train --config {input.config} "
+        "--seed {wildcards.seed} --out {output.ckpt} ${{SLURM_JOB_ID:+{params.budget}}} >> {log} 2>&1"

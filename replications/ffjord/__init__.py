@@ -1,0 +1,2 @@
+"""FFJORD — Grathwohl, Chen, Bettencourt, Sutskever & Duvenaud (2019), 'FFJORD: Free-form Continuous Dynamics for
+Scalable Reversible Generative Models', ICLR."""

@@ -1,0 +1,137 @@
+"""FFJORD's 2-D figure (Grathwohl et al. 2019, Fig. 2): data | learned density (exact log-density) | samples per
+toy set, with each set's test NLL beside the true distribution's entropy (Monte Carlo, where the density is known).
+
+    python -m replications.ffjord.toy_figure panel --ckpt results/ffjord/toy_rings/seed0/checkpoint.pt --out p.npz
+    python -m replications.ffjord.toy_figure assemble --panels p1.npz p2.npz ... --out fig.png --table table.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from replications.ffjord.config import Config
+from replications.ffjord.method import build
+from shared.config import from_dict
+from shared.data.toy2d import sample_toy, toy_log_density
+from shared.train import load_checkpoint
+from shared.utils import PerSampleGenerator, derive_seed, make_generator
+
+LIM = 4.0  # the figure's window [-4, 4]^2, as the paper's
+
+
+def _mean_se(v: torch.Tensor) -> tuple[float, float]:
+    v = v.double()
+    return float(v.mean()), float(v.std() / math.sqrt(v.numel()))
+
+
+def panel(ckpt_path: Path, out: Path, grid: int, n_samples: int, n_test: int, n_entropy: int) -> None:
+    """Histogram, exact log-density on a grid, samples, test NLL and entropy of one trained toy run -> .npz."""
+    ckpt = load_checkpoint(ckpt_path)
+    cfg = from_dict(Config, ckpt["config"], str(ckpt_path))
+    method = build(cfg)
+    method.net.load_state_dict(ckpt["ema_net"])
+    method.net.eval()
+    name, seed = cfg.data.name, ckpt["seed"]
+    hist_pts = sample_toy(name, 200_000, make_generator(derive_seed(seed, "figure-data")))
+    hist, _, _ = np.histogram2d(*hist_pts.numpy().T, bins=grid, range=[[-LIM, LIM], [-LIM, LIM]])
+    with torch.no_grad():
+        ax = torch.linspace(-LIM, LIM, grid)
+        xx, yy = torch.meshgrid(ax, ax, indexing="xy")
+        pts = torch.stack([xx.flatten(), yy.flatten()], dim=1)
+        gen = make_generator(0)
+        logp = torch.cat([-method.nll(method.net, p, gen).nats for p in pts.split(5000)]).reshape(grid, grid)
+        calls = [0]  # NFE of sampling: the CLI's count, a forward hook on the CNF
+        hook = method.net.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+        x_prior = method.prior_sample((n_samples, 2), PerSampleGenerator(range(n_samples)), torch.device("cpu"))
+        samples = method.sample(method.net, x_prior)
+        hook.remove()
+        test = sample_toy(name, n_test, make_generator(derive_seed(seed, "figure-test")))
+        nll = torch.cat([method.nll(method.net, p, gen).nats for p in test.split(1000)])
+    true = toy_log_density(name, sample_toy(name, n_entropy, make_generator(derive_seed(seed, "figure-entropy"))))
+    entropy = _mean_se(-true) if true is not None else (float("nan"), float("nan"))
+    info = {
+        "name": name,
+        "experiment": ckpt["experiment"],
+        "train_steps": ckpt["step"],
+        "nll_nats": _mean_se(nll),
+        "entropy_nats": entropy,
+        "sample_nfe": calls[0],
+        "end_time": float(method.net.end_times.detach().sum()),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, hist=hist.T, logp=logp.numpy(), samples=samples.numpy(), info=np.asarray(json.dumps(info)))
+    print(json.dumps(info), flush=True)
+
+
+def assemble(panels: list[Path], out: Path, table: Path) -> None:
+    """Rows: data histogram, learned density, samples; one column per toy set. Writes the PNG and a Markdown table."""
+    from shared.figures import plt
+
+    loaded = [dict(np.load(p)) for p in panels]
+    infos = [json.loads(str(p["info"])) for p in loaded]
+    n = len(loaded)
+    fig, axes = plt.subplots(3, n, figsize=(1.6 * n, 1.6 * 3 + 0.3), squeeze=False)
+    ext = [-LIM, LIM, -LIM, LIM]
+    for j, (p, info) in enumerate(zip(loaded, infos)):
+        axes[0, j].imshow(p["hist"], origin="lower", extent=ext, cmap="viridis")
+        axes[1, j].imshow(np.exp(p["logp"]), origin="lower", extent=ext, cmap="viridis")
+        s = p["samples"]
+        hist, _, _ = np.histogram2d(s[:, 0], s[:, 1], bins=p["hist"].shape[0], range=[[-LIM, LIM], [-LIM, LIM]])
+        axes[2, j].imshow(hist.T, origin="lower", extent=ext, cmap="viridis")
+        axes[0, j].set_title(info["name"], fontsize=8)
+        for i in range(3):
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+            axes[i, j].grid(False)
+    for i, label in enumerate(["data", "FFJORD density", "FFJORD samples"]):
+        axes[i, 0].set_ylabel(label, fontsize=8)
+    fig.subplots_adjust(wspace=0.03, hspace=0.03)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90, bbox_inches="tight")  # a commit-size PNG (< 300 KB)
+    plt.close(fig)
+    rows = [
+        "| set | train steps | test NLL (nats) | true entropy (nats, MC) | sampling NFE | sum T_k |",
+        "|---|---|---|---|---|---|",
+    ]
+    for info in infos:
+        nll, ent = info["nll_nats"], info["entropy_nats"]
+        ent_s = "unknown (no closed-form density)" if math.isnan(ent[0]) else f"{ent[0]:.3f} ± {ent[1]:.3f}"
+        rows.append(
+            f"| {info['name']} | {info['train_steps']} | {nll[0]:.3f} ± {nll[1]:.3f} | {ent_s} | "
+            f"{info['sample_nfe']} | {info['end_time']:.3f} |"
+        )
+    table.parent.mkdir(parents=True, exist_ok=True)
+    table.write_text("\n".join(rows) + "\n")
+    print("\n".join(rows), flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and run ``panel`` or ``assemble``."""
+    p = argparse.ArgumentParser(prog="python -m replications.ffjord.toy_figure", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("panel", help="one toy set's histogram, density, samples and NLL -> .npz")
+    a.add_argument("--ckpt", required=True, type=Path)
+    a.add_argument("--out", required=True, type=Path)
+    a.add_argument("--grid", type=int, default=120, help="density grid / histogram bins per axis")
+    a.add_argument("--n-samples", type=int, default=20_000)
+    a.add_argument("--n-test", type=int, default=5000, help="fresh test points for the NLL")
+    a.add_argument("--n-entropy", type=int, default=1_000_000, help="Monte Carlo points for the true entropy")
+    b = sub.add_parser("assemble", help="the figure and the NLL/entropy table from panels")
+    b.add_argument("--panels", required=True, type=Path, nargs="+")
+    b.add_argument("--out", required=True, type=Path)
+    b.add_argument("--table", required=True, type=Path)
+    args = p.parse_args(argv)
+    if args.command == "panel":
+        panel(args.ckpt, args.out, args.grid, args.n_samples, args.n_test, args.n_entropy)
+    else:
+        assemble(args.panels, args.out, args.table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Experiment config of Score-SDE (Song et al. 2021): shared sections plus the SDE, the objective and the sampler.
+
+The SDE and the sampler are tagged unions (``kind``), like the net configs; a wrong kind fails at load time.
+"""
+
+# No ``from __future__ import annotations``: shared.config reads each ``kind`` Literal off the dataclass field.
+from dataclasses import dataclass, field
+from typing import Literal
+
+from shared.data.source import DataConfig
+from shared.evaluate import EvalConfig
+from shared.nets import MLPConfig, UNetConfig
+from shared.train import TrainConfig
+
+
+def _check_common(n_steps: int, eps: float) -> None:
+    if n_steps < 1 or not 0 < eps < 1:
+        raise ValueError("process: need N >= 1 and 0 < eps < 1")
+
+
+@dataclass(frozen=True)
+class VESDEConfig:
+    """Variance exploding SDE (Eq. 9), sigma_min -> sigma_max geometric (Eq. 30)."""
+
+    kind: Literal["ve"] = "ve"
+    sigma_min: float = 0.01  # App. C.1, CIFAR-10
+    sigma_max: float = 50.0  # App. C.1, CIFAR-10 (technique 1 of Song & Ermon 2020)
+    N: int = 1000  # discretisation steps for sampling (App. C)
+    eps: float = 1e-5  # time cutoff: t ~ U[eps, 1], sampling ends at eps (App. C)
+
+    def __post_init__(self):
+        _check_common(self.N, self.eps)
+        if not 0 < self.sigma_min < self.sigma_max:
+            raise ValueError("process: need 0 < sigma_min < sigma_max")
+
+
+@dataclass(frozen=True)
+class VPSDEConfig:
+    """Variance preserving SDE (Eq. 11), beta linear from beta_min to beta_max."""
+
+    kind: Literal["vp"] = "vp"
+    beta_min: float = 0.1  # App. C: beta_bar_min = N * 1e-4 of DDPM
+    beta_max: float = 20.0  # App. C: beta_bar_max = N * 0.02 of DDPM
+    N: int = 1000
+    eps: float = 1e-5
+
+    def __post_init__(self):
+        _check_common(self.N, self.eps)
+        if not 0 < self.beta_min < self.beta_max:
+            raise ValueError("process: need 0 < beta_min < beta_max")
+
+
+@dataclass(frozen=True)
+class SubVPSDEConfig(VPSDEConfig):
+    """sub-VP SDE (Eq. 12): the VP drift, a smaller diffusion; same beta schedule."""
+
+    kind: Literal["subvp"] = "subvp"
+
+
+ProcessConfig = VESDEConfig | VPSDEConfig | SubVPSDEConfig
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """Continuous denoising score matching (Eq. 7)."""
+
+    weighting: Literal["sigma2", "likelihood"] = "sigma2"  # lambda = sigma_t^2 (Sec. 3.3) or g(t)^2 (Song 2021b)
+    reduce: Literal["mean", "sum"] = "mean"  # over dimensions; "sum" is the official code's 0.5 * sum
+
+
+@dataclass(frozen=True)
+class PCSamplerConfig:
+    """Predictor-corrector sampling (Algorithm 1; App. G)."""
+
+    kind: Literal["pc"] = "pc"
+    predictor: Literal["reverse_diffusion", "euler_maruyama", "ancestral", "probability_flow", "none"] = (
+        "reverse_diffusion"  # App. G: reverse diffusion for PC
+    )
+    corrector: Literal["langevin", "none"] = "langevin"  # App. G
+    snr: float = 0.16  # App. G: r = 0.16 for VE on CIFAR-10, 0.01 for VP
+    n_corrector_steps: int = 1  # M = 1 (App. G)
+    corrector_first: bool = False  # Algorithm 1: predictor then corrector; the official code: corrector first
+    norms: Literal["example", "batch"] = "example"  # Langevin step norms: Algorithm 4, or the official batch mean
+    n_steps: int | None = None  # null: the process's N
+    denoise: bool = True  # Tweedie's E[x0 | x_eps] at the end (the official code's noise removal)
+
+
+@dataclass(frozen=True)
+class ODESamplerConfig:
+    """Probability-flow ODE with an adaptive solver (Sec. 4.3; App. D.2)."""
+
+    kind: Literal["ode"] = "ode"
+    method: str = "dopri5"  # App. D.2: RK45
+    rtol: float = 1e-5  # App. D.2
+    atol: float = 1e-5  # App. D.2
+    denoise: bool = False
+
+
+@dataclass(frozen=True)
+class LikelihoodConfig:
+    """Probability-flow log-likelihood (App. D.2)."""
+
+    divergence: Literal["exact", "hutchinson"] = "hutchinson"  # App. D.2: Skilling-Hutchinson estimator
+    noise: Literal["rademacher", "gaussian"] = "rademacher"
+    method: str = "dopri5"
+    rtol: float = 1e-5  # App. D.2
+    atol: float = 1e-5  # App. D.2
+
+
+@dataclass(frozen=True)
+class Config:
+    """A Score-SDE experiment."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    net: MLPConfig | UNetConfig = field(default_factory=UNetConfig)
+    process: ProcessConfig = field(default_factory=VPSDEConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: PCSamplerConfig | ODESamplerConfig = field(default_factory=PCSamplerConfig)
+    likelihood: LikelihoodConfig = field(default_factory=LikelihoodConfig)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)

@@ -1,0 +1,286 @@
+"""Figures of Song et al. (2021), 'Score-Based Generative Modeling through SDEs', on CPU-sized problems.
+
+    python -m replications.score_sde.figures paths --out results/score_sde/figures/paths.png
+    python -m replications.score_sde.figures samplers --ckpt results/score_sde/smoke_toy/seed0/checkpoint.pt \\
+        --out results/score_sde/smoke_toy/seed0/samplers.md
+    python -m replications.score_sde.figures nfe --ckpt results/score_sde/smoke_toy/seed0/checkpoint.pt \\
+        --out results/score_sde/figures/nfe_vs_tolerance.png
+
+``paths``: Fig. 1-2 idea with the EXACT score of a 1-D Gaussian mixture (no training): forward-SDE, reverse-SDE and
+probability-flow paths over the evolving density p_t, for the VE, VP and sub-VP SDEs. ``samplers``: Table 1 idea,
+predictor-only / corrector-only / PC / ODE at a matched budget of score evaluations on a trained smoke run.
+``nfe``: Fig. 3 idea, NFE of the probability-flow ODE solve against the solver tolerance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from replications.score_sde.config import Config
+from replications.score_sde.method import build, build_precond, build_process
+from replications.score_sde.mixture import GaussianMixture, bimodal_1d
+from shared import figures as _figures  # noqa: F401 (selects the Agg backend)
+from shared.config import from_dict
+from shared.data.source import DataSource
+from shared.processes import SDE, VESDE, VPSDE, SubVPSDE
+from shared.samplers import (
+    AncestralPredictor,
+    EulerMaruyamaPredictor,
+    LangevinCorrector,
+    ReverseDiffusionPredictor,
+    sample_pc,
+    sample_probability_flow,
+)
+from shared.train import load_checkpoint
+from shared.utils import CountNFE, batch_time
+
+
+def _save(fig, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+PATH_PROCESSES = {  # sigma_max of VE kept at the data's scale so that all three fit one axis
+    "VE": VESDE(sigma_min=0.01, sigma_max=4.0),
+    "VP": VPSDE(beta_min=0.1, beta_max=20.0),
+    "sub-VP": SubVPSDE(beta_min=0.1, beta_max=20.0),
+}
+
+
+def forward_paths(mix: GaussianMixture, process: SDE, ts: torch.Tensor, n: int, gen: torch.Generator) -> np.ndarray:
+    """Forward-SDE paths (len(ts), n) from data, stepped with the exact kernels (Eq. 5), increasing ts."""
+    x = mix.sample(n, gen)
+    out = [x[:, 0].clone()]
+    for i in range(len(ts) - 1):
+        a, v = process.transition(batch_time(ts[i + 1], x), batch_time(ts[i], x))
+        x = a[:, None] * x + v.sqrt()[:, None] * torch.randn(x.shape, generator=gen, dtype=x.dtype)
+        out.append(x[:, 0].clone())
+    return torch.stack(out).numpy()
+
+
+def reverse_paths(mix, process, ts, n, gen, ode: bool) -> np.ndarray:
+    """Reverse-SDE (reverse diffusion) or probability-flow paths (len(ts), n) from the prior, decreasing ts."""
+    x = process.prior_sample((n, 1), gen, dtype=torch.float64)
+    out = [x[:, 0].clone()]
+
+    def keep(state):
+        if state["i"] >= 0:
+            out.append(state["x"][:, 0].clone())
+
+    score = mix.score_field(process)
+    if ode:
+        sample_probability_flow(score, x, ts, process=process, rtol=1e-6, atol=1e-6, callback=keep)
+    else:
+        sample_pc(
+            score,
+            x,
+            ts,
+            process=process,
+            predictor=ReverseDiffusionPredictor(),
+            corrector=None,
+            generator=gen,
+            callback=keep,
+        )
+    return torch.stack(out).numpy()
+
+
+def density_image(mix: GaussianMixture, process: SDE, ts: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """p_t(x) on the (x, t) grid: (len(xs), len(ts)) in closed form."""
+    x = torch.from_numpy(xs)[:, None]
+    return np.stack([mix.at(process, float(t)).log_prob(x).exp().numpy() for t in ts], axis=1)
+
+
+def plot_paths(out: Path, n: int = 24, seed: int = 0) -> None:
+    """3 x 3 panels: rows VE / VP / sub-VP; columns forward SDE, reverse SDE, probability-flow ODE."""
+    import matplotlib.pyplot as plt
+
+    mix = bimodal_1d()
+    fig, axes = plt.subplots(3, 3, figsize=(12, 9), sharex=True)
+    for row, (name, process) in enumerate(PATH_PROCESSES.items()):
+        t_up = torch.linspace(process.t_min, 1.0, 81, dtype=torch.float64)  # not 101: see the README (ODE grid)
+        t_down = t_up.flip(0)
+        lim = max(3.0, 2.5 * process.prior_std)
+        xs = np.linspace(-lim, lim, 200)
+        image = density_image(mix, process, t_up.numpy(), xs)
+        gen = torch.Generator().manual_seed(seed)
+        paths = [
+            (t_up, forward_paths(mix, process, t_up, n, gen), "forward SDE (data -> prior)"),
+            (t_down, reverse_paths(mix, process, t_down, n, gen, ode=False), "reverse SDE (exact score)"),
+            (t_down, reverse_paths(mix, process, t_down, n, gen, ode=True), "probability-flow ODE"),
+        ]
+        for col, (ts, p, title) in enumerate(paths):
+            ax = axes[row, col]
+            ax.imshow(image**0.5, origin="lower", aspect="auto", cmap="Blues", extent=(process.t_min, 1.0, -lim, lim))
+            ax.plot(ts.numpy(), p, color="k", lw=0.6, alpha=0.7)
+            ax.set_ylim(-lim, lim)
+            ax.set_title(f"{name}: {title}", fontsize=9)
+            ax.grid(False)
+        axes[row, 0].set_ylabel("x")
+    for ax in axes[-1]:
+        ax.set_xlabel("t")
+    fig.suptitle("Exact-score paths over the density p_t (sqrt shading) of 0.4 N(-1.5, 0.3²) + 0.6 N(1.5, 0.3²)")
+    _save(fig, out)
+
+
+def load_run(ckpt_path: Path, device: torch.device):
+    """(checkpoint dict, config, method with EMA weights) of a trained run."""
+    ckpt = load_checkpoint(ckpt_path)
+    cfg = from_dict(Config, ckpt["config"], f"{ckpt_path} (stored config)")
+    method = build(cfg)
+    method.net.load_state_dict(ckpt["ema_net"])
+    method.net.to(device).eval()
+    return ckpt, cfg, method
+
+
+def sample_quality(cfg: Config, data: DataSource, x: torch.Tensor, feature_net: Path | None) -> tuple[str, float]:
+    """(metric name, value): energy distance for toys, the digits Fréchet distance for digits."""
+    if not cfg.data.is_image:
+        from shared.metrics.two_sample import energy_distance
+
+        return "energy_distance", float(energy_distance(x, data.test_points()[: len(x)]))
+    from shared.data.transforms import to_uint8
+    from shared.metrics.digits_features import fd_digits, load_classifier
+
+    if feature_net is None:
+        raise SystemExit("samplers: digits runs need --feature-net")
+    return "fd_digits", float(
+        fd_digits(to_uint8(x, cfg.data.data_range), data.train_uint8, load_classifier(feature_net))
+    )
+
+
+def sampler_table(ckpt_path: Path, out: Path, n: int, steps: int, feature_net: Path | None, seed: int = 0) -> list:
+    """Table 1 idea on a trained run: each sampler at about 2 * steps score evaluations (ODE: adaptive)."""
+    device = torch.device("cpu")
+    ckpt, cfg, method = load_run(ckpt_path, device)
+    process = build_process(cfg.process)
+    snr = getattr(cfg.sample, "snr", 0.16)
+    norms = getattr(cfg.sample, "norms", "example")
+    score = CountNFE(build_precond(process).score(method.net))
+    data = DataSource(cfg.data, ckpt["seed"])
+    rows = []
+    samplers = {  # name -> (grid steps, predictor, corrector)
+        f"P{2 * steps} reverse diffusion": (2 * steps, ReverseDiffusionPredictor(), None),
+        f"P{2 * steps} ancestral": (2 * steps, AncestralPredictor(), None),
+        f"P{2 * steps} Euler-Maruyama": (2 * steps, EulerMaruyamaPredictor(), None),
+        f"C{2 * steps} Langevin only": (2 * steps, None, LangevinCorrector(snr, 1, norms)),
+        f"PC{steps} reverse diffusion + Langevin": (
+            steps,
+            ReverseDiffusionPredictor(),
+            LangevinCorrector(snr, 1, norms),
+        ),
+    }
+    with torch.no_grad():
+        x_prior = process.prior_sample((n, *cfg.data.shape), torch.Generator().manual_seed(seed))
+        for name, (k, pred, corr) in samplers.items():
+            score.nfe = 0
+            x = sample_pc(
+                score,
+                x_prior,
+                process.time_grid(k),
+                process=process,
+                predictor=pred,
+                corrector=corr,
+                denoise=True,
+                generator=torch.Generator().manual_seed(seed + 1),
+            )
+            metric, value = sample_quality(cfg, data, x, feature_net)
+            rows.append({"sampler": name, "nfe": score.nfe, metric: value})
+        score.nfe = 0
+        ts = torch.tensor([process.T, process.t_min])
+        x = sample_probability_flow(score, x_prior, ts, process=process, denoise=True)
+        metric, value = sample_quality(cfg, data, x, feature_net)
+        rows.append({"sampler": "ODE (dopri5, rtol = atol = 1e-5)", "nfe": score.nfe, metric: value})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"| sampler | NFE | {metric} |", "|---|---|---|"]
+    lines += [f"| {r['sampler']} | {r['nfe']} | {r[metric]:.4g} |" for r in rows]
+    title = f"Samplers on {ckpt['experiment']} (seed {ckpt['seed']}, {n} samples; lower is better)"
+    out.write_text(f"{title}\n\n" + "\n".join(lines) + "\n")
+    with open(out.with_suffix(".csv"), "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["sampler", "nfe", metric])
+        writer.writeheader()
+        writer.writerows(rows)
+    print(out.read_text())
+    return rows
+
+
+def nfe_vs_tolerance(ckpts: list[Path], out: Path, n: int, tolerances: list[float]) -> dict:
+    """Fig. 3 idea: NFE of the probability-flow solve against rtol = atol, exact mixture scores and trained runs."""
+    import matplotlib.pyplot as plt
+
+    curves = {}
+    mix = GaussianMixture(
+        torch.tensor([0.3, 0.7]),
+        torch.tensor([[-2.0, 0.5], [1.5, -1.0]]),
+        torch.tensor([[[0.2, 0.05], [0.05, 0.1]], [[0.15, -0.06], [-0.06, 0.3]]]),
+    )
+    fields = {f"exact score, {k}": (mix.score_field(p), p, (2,)) for k, p in PATH_PROCESSES.items()}
+    for path in ckpts:
+        ckpt, cfg, method = load_run(path, torch.device("cpu"))
+        process = build_process(cfg.process)
+        fields[f"trained: {ckpt['experiment']}"] = (build_precond(process).score(method.net), process, cfg.data.shape)
+    with torch.no_grad():
+        for name, (score, process, shape) in fields.items():
+            x = process.prior_sample((n, *shape), torch.Generator().manual_seed(0))
+            ts = torch.tensor([process.T, process.t_min])
+            curves[name] = []
+            for tol in tolerances:
+                counted = CountNFE(score)
+                sample_probability_flow(counted, x, ts, process=process, rtol=tol, atol=tol)
+                curves[name].append(counted.nfe)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, nfe in curves.items():
+        ax.plot(tolerances, nfe, marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("rtol = atol (dopri5)")
+    ax.set_ylabel("NFE")
+    ax.set_title("Probability-flow ODE: NFE against solver tolerance")
+    ax.legend(fontsize=7)
+    _save(fig, out)
+    out.with_suffix(".json").write_text(json.dumps({"tolerances": tolerances, "nfe": curves}, indent=2))
+    return curves
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse ``argv`` and draw one figure or table."""
+    p = argparse.ArgumentParser(
+        prog="python -m replications.score_sde.figures",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("paths", help="exact-score forward / reverse / probability-flow paths (no training)")
+    a.add_argument("--out", type=Path, required=True)
+    a.add_argument("--n", type=int, default=24, help="paths per panel")
+    s = sub.add_parser("samplers", help="Table 1 idea: samplers at a matched budget on a trained run")
+    s.add_argument("--ckpt", type=Path, required=True)
+    s.add_argument("--out", type=Path, required=True, help="markdown table (a .csv is written beside it)")
+    s.add_argument("--n", type=int, default=1000, help="samples per sampler")
+    s.add_argument("--steps", type=int, default=50, help="PC steps; predictor/corrector-only get twice as many")
+    s.add_argument("--feature-net", type=Path, default=None, help="digits classifier (digits runs)")
+    f = sub.add_parser("nfe", help="Fig. 3 idea: NFE against ODE tolerance")
+    f.add_argument("--ckpt", type=Path, nargs="*", default=[], help="trained runs to add to the exact-score curves")
+    f.add_argument("--out", type=Path, required=True, help="PNG (a .json is written beside it)")
+    f.add_argument("--n", type=int, default=500)
+    f.add_argument("--tolerances", type=float, nargs="+", default=[1e-1, 1e-2, 1e-3, 1e-4, 1e-5])
+    args = p.parse_args(argv)
+    torch.set_grad_enabled(False)
+    if args.command == "paths":
+        plot_paths(args.out, args.n)
+    elif args.command == "samplers":
+        sampler_table(args.ckpt, args.out, args.n, args.steps, args.feature_net)
+    else:
+        nfe_vs_tolerance(args.ckpt, args.out, args.n, args.tolerances)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Score-SDE replication (Song et al. 2021): configs, score parameterisations, loss weightings (closed forms),
+the exact mixture scores of the figures, and the dequantization-averaged bits/dim protocol."""
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from replications.score_sde.config import Config, ODESamplerConfig, SubVPSDEConfig, VESDEConfig
+from replications.score_sde.method import build, build_precond, build_process
+from replications.score_sde.mixture import GaussianMixture, bimodal_1d
+from replications.score_sde.objective import DSMLoss, LikelihoodDSMLoss
+from replications.score_sde.precond import NoisePrecond, SigmaScalePrecond
+from shared.config import ConfigError, load
+from shared.processes import VESDE, VPSDE, SubVPSDE
+
+CONFIGS = sorted(Path("replications/score_sde/configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_configs_load(path):
+    cfg = load(path, Config)
+    assert cfg.process.eps == 1e-5  # the paper's time cutoff (App. C)
+
+
+@pytest.mark.parametrize(
+    "name, kind, ema", [("cifar10_ve", "ve", 0.999), ("cifar10_vp", "vp", 0.9999), ("cifar10_subvp", "subvp", 0.9999)]
+)
+def test_paper_configs_build(name, kind, ema):
+    cfg = load(f"replications/score_sde/configs/{name}.yaml", Config)
+    assert cfg.process.kind == kind and cfg.train.ema_decay == ema and cfg.train.steps == 1_300_000
+    assert (cfg.train.lr, cfg.train.warmup_steps, cfg.train.grad_clip, cfg.train.batch_size) == (2e-4, 5000, 1.0, 128)
+    assert cfg.data.data_range == ("[0,1]" if kind == "ve" else "[-1,1]")
+    assert cfg.sample.snr == (0.16 if kind == "ve" else 0.01) and cfg.sample.predictor == "reverse_diffusion"
+    method = build(cfg)
+    process = build_process(cfg.process)
+    assert type(process) is {"ve": VESDE, "vp": VPSDE, "subvp": SubVPSDE}[kind]
+    assert sum(p.numel() for p in method.net.parameters()) > 30e6
+    if kind == "ve":
+        assert (process.sigma_min, process.sigma_max) == (0.01, 50.0)
+    else:
+        assert (process.beta_min, process.beta_max) == (0.1, 20.0)
+
+
+def test_process_kind_is_typed(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("process: {kind: vx}\n")
+    with pytest.raises(ConfigError, match="process.kind"):
+        load(bad, Config)
+    bad.write_text("process: {kind: ve, beta_min: 0.1}\n")  # a VP field on a VE process
+    with pytest.raises(ConfigError, match="beta_min"):
+        load(bad, Config)
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("process: {kind: subvp}\nsample: {kind: ode, rtol: 1.0e-3}\n")
+    cfg = load(ok, Config)
+    assert isinstance(cfg.process, SubVPSDEConfig) and isinstance(cfg.sample, ODESamplerConfig)
+    assert isinstance(load(ok, Config, ["process.kind=ve"]).process, VESDEConfig)
+
+
+class OracleNet(nn.Module):
+    """Output c-dependent callable, for checking the preconditioners: net(x, c) = f(x, c)."""
+
+    def __init__(self, f):
+        super().__init__()
+        self.f = f
+
+    def forward(self, x, c):
+        return self.f(x, c)
+
+
+def test_preconditioning_identities():
+    vp, ve = VPSDE(), VESDE(0.01, 50.0)
+    t = torch.tensor([1e-5, 0.3, 1.0])
+    x = torch.randn(3, 2)
+    out = torch.randn(3, 2)
+    net = OracleNet(lambda x, c: out)
+    p = NoisePrecond(vp)
+    torch.testing.assert_close(p.condition(t), 999 * t)
+    torch.testing.assert_close(p.score(net)(x, t), -out / vp.sigma(t)[:, None])
+    q = SigmaScalePrecond(ve)
+    c = q.condition(torch.tensor([0.0, 1.0]))
+    torch.testing.assert_close(c, torch.tensor([0.0, 999.0]))  # log sigma_min -> 0, log sigma_max -> 999
+    torch.testing.assert_close(q.score(net)(x, t), out / ve.sigma(t)[:, None])
+    assert isinstance(build_precond(ve), SigmaScalePrecond) and isinstance(build_precond(SubVPSDE()), NoisePrecond)
+
+
+def test_dsm_loss_of_the_exact_score_is_closed_form():
+    """VP with N(0, I) data: p_t = N(0, I), score = -x, so || sigma s + z ||^2 / D has mean E_t[alpha_t^2]."""
+    vp = VPSDE()
+    net = OracleNet(lambda x, c: vp.sigma(c / 999)[:, None] * x)  # eps-net of the exact score: sigma * x
+    loss = DSMLoss(vp, NoisePrecond(vp))
+    x0 = torch.randn(200_000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    got = loss(net, x0, torch.Generator().manual_seed(1)).mean()
+    t = torch.linspace(vp.t_min, 1.0, 100_001, dtype=torch.float64)
+    expected = torch.trapezoid(vp.alpha(t) ** 2, t) / (1 - vp.t_min)
+    assert abs(float(got) - float(expected)) < 0.01, (float(got), float(expected))
+    worse = DSMLoss(vp, NoisePrecond(vp))(OracleNet(lambda x, c: 1.2 * net(x, c)), x0, torch.Generator().manual_seed(1))
+    assert worse.mean() > got + 0.005  # the exact score is the minimiser
+
+
+@pytest.mark.parametrize("process", [VESDE(0.01, 50.0), VPSDE(), SubVPSDE()], ids=["ve", "vp", "subvp"])
+def test_weightings_differ_by_g2_over_sigma2(process):
+    """lambda = g^2 (likelihood weighting) versus lambda = sigma^2: per example the ratio is g(t)^2 / sigma(t)^2."""
+    precond = build_precond(process)
+    net = OracleNet(lambda x, c: torch.sin(x) + 0.01 * c[:, None])
+    x0 = torch.randn(64, 3, dtype=torch.float64)
+    base = DSMLoss(process, precond, "sum")(net, x0, torch.Generator().manual_seed(3))
+    lik = LikelihoodDSMLoss(process, precond, "sum")(net, x0, torch.Generator().manual_seed(3))
+    t = process.sample_t(64, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(lik, base * process.diffusion(t) ** 2 / process.sigma(t) ** 2)
+    mean = DSMLoss(process, precond, "mean")(net, x0, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(base, 0.5 * 3 * mean)  # "sum" is the official code's 0.5 * sum
+
+
+@pytest.mark.parametrize("process", [VESDE(0.01, 5.0), VPSDE(), SubVPSDE()], ids=["ve", "vp", "subvp"])
+def test_mixture_score_is_the_gradient_of_the_marginal(process):
+    mix = GaussianMixture(
+        torch.tensor([0.3, 0.7]),
+        torch.tensor([[-1.0, 0.5], [1.0, 0.0]]),
+        torch.tensor([[[0.2, 0.05], [0.05, 0.1]], [[0.3, 0.0], [0.0, 0.3]]]),
+    )
+    x = torch.randn(16, 2, dtype=torch.float64, requires_grad=True)
+    for t in (0.01, 0.4, 0.9):
+        logp = mix.at(process, t).log_prob(x).sum()
+        (grad,) = torch.autograd.grad(logp, x)
+        score = mix.score_field(process)(x.detach(), torch.full((16,), t, dtype=torch.float64))
+        torch.testing.assert_close(score, grad)
+
+
+def test_mixture_density_integrates_to_one():
+    mix = bimodal_1d()
+    xs = torch.linspace(-8, 8, 4001, dtype=torch.float64)[:, None]
+    assert abs(float(torch.trapezoid(mix.log_prob(xs).exp(), xs[:, 0])) - 1) < 1e-6
+
+
+def test_smoke_toy_method_samples_and_scores():
+    cfg = load("replications/score_sde/configs/smoke_toy.yaml", Config, ["process.N=5"])
+    method = build(cfg)
+    gen = torch.Generator().manual_seed(0)
+    x = method.prior_sample((8, 2), gen, "cpu")
+    with torch.no_grad():
+        out = method.sample(method.net, x, generator=gen)
+    assert out.shape == (8, 2) and torch.isfinite(out).all()
+    loss = method.loss(method.net, torch.randn(8, 2), gen)
+    assert loss.shape == (8,) and torch.isfinite(loss).all()
+    nll = method.nll(method.net, torch.randn(4, 2), gen)
+    assert nll.nats.shape == (4,) and not nll.discrete
+
+
+def test_bits_per_dim_averages_dequantization_draws():
+    from shared.data.source import DataConfig, DataSource
+    from shared.evaluate import EvalConfig, nll_of_test_images
+    from shared.likelihood import NLL
+
+    data = DataSource(DataConfig(name="digits"), 0)
+    test = torch.randint(0, 256, (10, 1, 8, 8), dtype=torch.uint8)
+
+    def nll_fn(x, gen):  # a "density" whose NLL is the sum of the inputs: draws average to the mean shift
+        return NLL(x.flatten(1).sum(1), discrete=False)
+
+    nats1, _ = nll_of_test_images(data, test, nll_fn, EvalConfig(dequantization_draws=1), torch.device("cpu"), 0)
+    nats8, discrete = nll_of_test_images(data, test, nll_fn, EvalConfig(dequantization_draws=8), torch.device("cpu"), 0)
+    plain = nll_fn(data.to_model(test), None).nats
+    # dequantized x = 2 (k + u) / 256 - 1: each pixel's mean shift from the undequantized 2 k / 255 - 1 is known
+    k = test.double().flatten(1)
+    mean_shift = (2 * (k + 0.5) / 256 - 2 * k / 255).sum(1)
+    assert not discrete
+    assert (nats8.double() - plain.double() - mean_shift).abs().max() < (
+        nats1.double() - plain.double() - mean_shift
+    ).abs().max()
+    assert (nats8.double() - plain.double() - mean_shift).abs().max() < 8 * math.sqrt(64 / 12 / 8) * 2 / 256 * 3
+    with pytest.raises(ValueError):
+        EvalConfig(dequantization_draws=-1)
