@@ -310,7 +310,7 @@ def cmd_figures(args, build, config_cls, name: str) -> None:
         np.stack([frames[i] for i in pick]),
         [times[i] for i in pick],
         out / "progressive.png",
-        title=f"{title}: predicted x0 along the reverse chain",
+        title=f"{title}: along the sampler (predicted x0 where the sampler has one)",
     )
 
 
