@@ -298,15 +298,20 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     the diagonals, or raises ValueError on a large imaginary part). For identical rank-7 2048-d statistics
     the result is ~4e-5 against a trace of ~41 (measured).
     """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, dtype=np.float64)), np.atleast_1d(np.asarray(mu2, dtype=np.float64))
+    sigma1 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64))
+    sigma2 = np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != mu1.shape * 2:
+        raise ValueError(f"frechet_distance: shapes {mu1.shape}, {sigma1.shape}, {mu2.shape}, {sigma2.shape} disagree")
+    if mu1.shape == (1,):
+        # scipy 1.17's sqrtm(A, disp=False) returns a bare array (not a pair) for 1x1 input, which clean-fid
+        # cannot unpack; a zero second coordinate adds exactly 0 to the distance.
+        mu1, mu2 = np.append(mu1, 0.0), np.append(mu2, 0.0)
+        sigma1, sigma2 = np.diag([sigma1[0, 0], 0.0]), np.diag([sigma2[0, 0], 0.0])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*`disp` argument is deprecated.*", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=r".*[Mm]atrix is singular.*", category=LinAlgWarning)
-        value = _cleanfid_frechet_distance(
-            np.asarray(mu1, dtype=np.float64),
-            np.asarray(sigma1, dtype=np.float64),
-            np.asarray(mu2, dtype=np.float64),
-            np.asarray(sigma2, dtype=np.float64),
-        )
+        value = _cleanfid_frechet_distance(mu1, sigma1, mu2, sigma2)
     return float(np.real(value))
 
 
