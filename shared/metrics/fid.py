@@ -31,8 +31,8 @@ Example:
     >>> mu, sigma = reference_stats("mnist_train", lambda: train_uint8, Path("results/fid_refs"))
     >>> fid_from_samples(samples_uint8, mu, sigma)  # samples: uint8 (N, 1 or 3, H, W)
 
-Cost on CPU: about 0.2 s per image for the features, and clean-fid's ``scipy.linalg.sqrtm`` of a 2048x2048
-matrix takes 40-60 s on 2 cores (a second or two on a big machine).
+Cost on CPU: about 0.26 s per image for the features (2 cores), and clean-fid's ``scipy.linalg.sqrtm`` of a 2048x2048
+matrix takes 15-60 s on 2 cores, depending on rank and load (seconds on a big machine).
 """
 
 from __future__ import annotations
