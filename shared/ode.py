@@ -46,6 +46,12 @@ def _probe_jacobian(out: Tensor, x: Tensor, noise: Tensor, create_graph: bool) -
     return torch.autograd.grad(out, x, noise, retain_graph=True, create_graph=create_graph)[0]
 
 
+def _eval_tracked(f: VectorField, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+    """(x as a leaf that requires grad, f(x, t)) inside enable_grad, ready for vector-Jacobian products."""
+    x = x if x.requires_grad else x.requires_grad_(True)
+    return x, f(x, t)
+
+
 def divergence_exact(f: VectorField, x: Tensor, t: Tensor, create_graph: bool = False) -> tuple[Tensor, Tensor]:
     """f(x, t) and its exact divergence sum_i d f_i / d x_i by D backward passes (low dimension only).
 
@@ -59,8 +65,7 @@ def divergence_exact(f: VectorField, x: Tensor, t: Tensor, create_graph: bool = 
         (f(x, t) (B, *D), divergence (B,)).
     """
     with torch.enable_grad():
-        x = x if x.requires_grad else x.requires_grad_(True)
-        out = f(x, t)
+        x, out = _eval_tracked(f, x, t)
         div = _trace_exact(out, x, create_graph)
     return out, div
 
@@ -81,8 +86,7 @@ def divergence_hutchinson(
         (f(x, t) (B, *D), estimate (B,)).
     """
     with torch.enable_grad():
-        x = x if x.requires_grad else x.requires_grad_(True)
-        out = f(x, t)
+        x, out = _eval_tracked(f, x, t)
         vjp = _probe_jacobian(out, x, noise, create_graph)
     return out, (vjp * noise).reshape(x.shape[0], -1).sum(1)
 

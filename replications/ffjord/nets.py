@@ -26,22 +26,29 @@ class ConcatSquashLinear(nn.Module):
         return self.layer(x) * torch.sigmoid(self.gate(tt)) + self.bias(tt)
 
 
-class ConcatSquashMLP(nn.Module):
-    """dim -> hidden... -> dim with ConcatSquash layers and an activation between them (none after the last)."""
+class _LayerStack(nn.Module):
+    """widths[0] -> ... -> widths[-1] time-conditioned layers with an activation between them (none after the last)."""
 
-    def __init__(self, dim: int, hidden: tuple[int, ...], activation: str):
+    def __init__(self, layers: list[nn.Module], activation: str):
         super().__init__()
-        widths = (dim, *hidden, dim)
-        self.layers = nn.ModuleList(ConcatSquashLinear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.layers = nn.ModuleList(layers)
         self.act = _ACT[activation]()
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
-        """x (B, D), t (B,) -> dx/dt (B, D)."""
+        """x (B, *D), t (B,) -> dx/dt (B, *D)."""
         for i, layer in enumerate(self.layers):
             x = layer(x, t)
             if i < len(self.layers) - 1:
                 x = self.act(x)
         return x
+
+
+class ConcatSquashMLP(_LayerStack):
+    """dim -> hidden... -> dim with ConcatSquash layers: the toy dynamics, x (B, D), t (B,) -> (B, D)."""
+
+    def __init__(self, dim: int, hidden: tuple[int, ...], activation: str):
+        widths = (dim, *hidden, dim)
+        super().__init__([ConcatSquashLinear(a, b) for a, b in zip(widths[:-1], widths[1:])], activation)
 
 
 class ConcatConv2d(nn.Module):
@@ -57,19 +64,9 @@ class ConcatConv2d(nn.Module):
         return self.conv(torch.cat([tt, x], dim=1))
 
 
-class ConcatConvNet(nn.Module):
-    """C -> hidden... -> C concat-conv layers with an activation between them (App. B.1: 64-64-64, softplus)."""
+class ConcatConvNet(_LayerStack):
+    """C -> hidden... -> C concat-conv layers (App. B.1: 64-64-64, softplus), x (B, C, H, W), t (B,) -> same shape."""
 
     def __init__(self, channels: int, hidden: tuple[int, ...], activation: str):
-        super().__init__()
         widths = (channels, *hidden, channels)
-        self.layers = nn.ModuleList(ConcatConv2d(a, b) for a, b in zip(widths[:-1], widths[1:]))
-        self.act = _ACT[activation]()
-
-    def forward(self, x: Tensor, t: Tensor) -> Tensor:
-        """x (B, C, H, W), t (B,) -> dx/dt (B, C, H, W)."""
-        for i, layer in enumerate(self.layers):
-            x = layer(x, t)
-            if i < len(self.layers) - 1:
-                x = self.act(x)
-        return x
+        super().__init__([ConcatConv2d(a, b) for a, b in zip(widths[:-1], widths[1:])], activation)
