@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Literal
 from pathlib import Path
 
 import torch
@@ -49,6 +50,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 2e-4
     warmup_steps: int = 5000  # linear warmup of the learning rate
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # after warmup: constant (DDPM) or cosine decay to 0
     grad_clip: float | None = 1.0  # max global gradient norm; null disables
     ema_decay: float = 0.9999
     adam_betas: tuple[float, float] = (0.9, 0.999)
@@ -111,8 +113,12 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """Linear warmup to cfg.lr over warmup_steps, then constant (DDPM App. B)."""
-    return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps > 0 else cfg.lr
+    """Linear warmup to cfg.lr over warmup_steps (DDPM App. B), then constant or a cosine decay reaching 0 at cfg.steps."""
+    warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps > 0 else 1.0
+    if cfg.lr_schedule == "constant" or step < cfg.warmup_steps:
+        return cfg.lr * warm
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 def make_ema(net: nn.Module, decay: float) -> AveragedModel:

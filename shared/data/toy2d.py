@@ -20,6 +20,8 @@ _GAUSS_SCALE = 4.0  # centres on the circle of radius 4 ...
 _GAUSS_DIV = 1.414  # ... then every point divided by 1.414, as the reference
 _GAUSS_STD = 0.5  # noise std before the division
 _CHECKER_AREA = 32.0  # 8 squares of side 2 in [-4, 4]^2
+_RING_RADII = (0.75, 1.5, 2.25, 3.0)  # four equally likely circles ...
+_RING_STD = 0.08  # ... blurred by isotropic Gaussian noise
 
 
 def _check_name(name: str) -> None:
@@ -102,8 +104,8 @@ def sample_toy(name: str, n: int, generator: torch.Generator) -> Tensor:
         sign = torch.where(rand(n) < 0.5, 1.0, -1.0)[:, None]
         return sign * arm / 3.0 + 0.1 * randn(n, 2)
     # rings: 4 equally likely concentric circles of radii 3, 2.25, 1.5, 0.75 with N(0, 0.08^2) noise
-    r = 0.75 * (randint(4, n) + 1).to(f32)
-    return _polar(r, 2.0 * math.pi * rand(n)) + 0.08 * randn(n, 2)
+    r = torch.tensor(_RING_RADII, dtype=f32)[randint(4, n)]
+    return _polar(r, 2.0 * math.pi * rand(n)) + _RING_STD * randn(n, 2)
 
 
 def toy_log_density(name: str, x: Tensor) -> Tensor | None:
@@ -114,8 +116,12 @@ def toy_log_density(name: str, x: Tensor) -> Tensor | None:
         x: (B, 2) points.
 
     Returns:
-        (B,) log p(x) in x's dtype for "8gaussians" (equal-weight Gaussian mixture) and "checkerboard"
-        (uniform on its 8 squares, -inf outside); None for the other sets.
+        (B,) log p(x) in x's dtype for "8gaussians" (equal-weight Gaussian mixture), "checkerboard"
+        (uniform on its 8 squares, -inf outside) and "rings" (see below); None for the other sets.
+
+    rings: a uniform angle on a circle of radius r blurred by N(0, s^2 I) has, at |x| = rho, the density
+    exp(-(rho^2 + r^2) / 2 s^2) I0(rho r / s^2) / (2 pi s^2) (the angular integral is the Bessel function I0);
+    with i0e(z) = exp(-z) I0(z) its log is -(rho - r)^2 / 2 s^2 + log i0e(rho r / s^2) - log(2 pi s^2).
 
     Raises:
         ValueError: unknown ``name``.
@@ -130,4 +136,10 @@ def toy_log_density(name: str, x: Tensor) -> Tensor | None:
         black = torch.floor(x / 2.0).sum(dim=1).remainder(2) == 0
         out = torch.full(x.shape[:1], -math.log(_CHECKER_AREA), dtype=x.dtype, device=x.device)
         return out.masked_fill(~(inside & black), -math.inf)
+    if name == "rings":
+        var = _RING_STD**2
+        rho = x.norm(dim=1, keepdim=True)  # (B, 1)
+        r = torch.tensor(_RING_RADII, dtype=x.dtype, device=x.device)  # (4,)
+        per_ring = -((rho - r) ** 2) / (2.0 * var) + torch.log(torch.special.i0e(rho * r / var))  # (B, 4)
+        return torch.logsumexp(per_ring, dim=1) - math.log(4.0) - math.log(2.0 * math.pi * var)
     return None

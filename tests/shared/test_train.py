@@ -8,7 +8,9 @@ import torch
 from torch import nn
 
 from shared.data.source import DataConfig, DataSource
-from shared.train import STATE_FILE, TrainConfig, fit, load_checkpoint
+import math
+
+from shared.train import STATE_FILE, TrainConfig, fit, learning_rate, load_checkpoint
 from shared.utils import randn_like
 
 
@@ -73,3 +75,29 @@ def test_bad_train_config_is_rejected():
         TrainConfig(ema_decay=1.0)
     with pytest.raises(ValueError, match="train.steps"):
         TrainConfig(steps=0)
+
+
+def test_learning_rate_warmup_then_constant_or_cosine():
+    const = TrainConfig(steps=110, lr=2.0, warmup_steps=10)
+    assert learning_rate(const, 0) == pytest.approx(0.2)  # (step + 1) / warmup
+    assert learning_rate(const, 9) == pytest.approx(2.0)
+    assert learning_rate(const, 100) == pytest.approx(2.0)
+    cos = TrainConfig(steps=110, lr=2.0, warmup_steps=10, lr_schedule="cosine")
+    assert learning_rate(cos, 4) == pytest.approx(1.0)  # warmup unchanged
+    for step in (10, 35, 60, 85, 110):  # lr/2 (1 + cos(pi p)), p = (step - warmup) / (steps - warmup)
+        p = (step - 10) / 100
+        assert learning_rate(cos, step) == pytest.approx(1.0 + math.cos(math.pi * p))
+    assert learning_rate(cos, 60) == pytest.approx(1.0)
+    assert learning_rate(cos, 110) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_cosine_schedule_reaches_the_optimizer(tmp_path):
+    cfg = TrainConfig(
+        steps=40, batch_size=16, lr=1e-2, warmup_steps=0, lr_schedule="cosine", checkpoint_every=40, log_every=10
+    )
+    run(tmp_path, cfg)
+    rows = list(csv.DictReader(open(tmp_path / "train_log.csv")))
+    logged = [float(r["lr"]) for r in rows]
+    expected = [learning_rate(cfg, int(r["step"]) - 1) for r in rows]  # a row logs the lr of its last step
+    assert logged == pytest.approx(expected, rel=1e-5)
+    assert logged == sorted(logged, reverse=True) and logged[-1] < 0.2 * cfg.lr
