@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +31,18 @@ def _mean_se(v: torch.Tensor) -> tuple[float, float]:
     return float(v.mean()), float(v.std() / math.sqrt(v.numel()))
 
 
-def panel(ckpt_path: Path, out: Path, grid: int, n_samples: int, n_test: int, n_entropy: int) -> None:
-    """Histogram, exact log-density on a grid, samples, test NLL and entropy of one trained toy run -> .npz."""
+def panel(
+    ckpt_path: Path, out: Path, grid: int, n_samples: int, n_test: int, n_entropy: int, tol: float | None = None
+) -> None:
+    """Histogram, exact log-density on a grid, samples, test NLL and entropy of one trained toy run -> .npz.
+
+    ``tol`` sets the solver's atol = rtol for this evaluation (official ``--test_atol/--test_rtol``); None keeps the
+    training tolerances.
+    """
     ckpt = load_checkpoint(ckpt_path)
     cfg = from_dict(Config, ckpt["config"], str(ckpt_path))
+    if tol is not None:
+        cfg = replace(cfg, ode=replace(cfg.ode, atol=tol, rtol=tol))
     method = build(cfg)
     method.net.load_state_dict(ckpt["ema_net"])
     method.net.eval()
@@ -63,6 +72,7 @@ def panel(ckpt_path: Path, out: Path, grid: int, n_samples: int, n_test: int, n_
         "entropy_nats": entropy,
         "sample_nfe": calls[0],
         "end_time": float(method.net.end_times.detach().sum()),
+        "eval_tol": [cfg.ode.atol, cfg.ode.rtol],
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, hist=hist.T, logp=logp.numpy(), samples=samples.numpy(), info=np.asarray(json.dumps(info)))
@@ -122,13 +132,14 @@ def main(argv: list[str] | None = None) -> None:
     a.add_argument("--n-samples", type=int, default=20_000)
     a.add_argument("--n-test", type=int, default=5000, help="fresh test points for the NLL")
     a.add_argument("--n-entropy", type=int, default=1_000_000, help="Monte Carlo points for the true entropy")
+    a.add_argument("--tol", type=float, default=None, help="solver atol = rtol of the evaluation (default: training's)")
     b = sub.add_parser("assemble", help="the figure and the NLL/entropy table from panels")
     b.add_argument("--panels", required=True, type=Path, nargs="+")
     b.add_argument("--out", required=True, type=Path)
     b.add_argument("--table", required=True, type=Path)
     args = p.parse_args(argv)
     if args.command == "panel":
-        panel(args.ckpt, args.out, args.grid, args.n_samples, args.n_test, args.n_entropy)
+        panel(args.ckpt, args.out, args.grid, args.n_samples, args.n_test, args.n_entropy, args.tol)
     else:
         assemble(args.panels, args.out, args.table)
 
