@@ -17,10 +17,12 @@ rule ffjord_toy_panel:
         CONDA_ENV
     log:
         f"{FFJORD_FIGURE_DIR}/logs/panel_{{toyset}}.log",
+    params:
+        tol=FFJORD_EVAL_TOL,
     threads: threads_for("evaluate")
     shell:
         "OMP_NUM_THREADS={threads} python -m replications.ffjord.toy_figure panel --ckpt {input.ckpt} "
-        "--out {output} --tol {FFJORD_EVAL_TOL} > {log} 2>&1"
+        "--out {output} --tol {params.tol} > {log} 2>&1"
 
 
 rule ffjord_toy_figure:
