@@ -5,8 +5,9 @@
 #                       # /etc/slurm/slurm.conf, start munged, slurmctld, slurmd; prints `sinfo`
 #   .ci/slurm.sh down   # stop the daemons started by `up` (by their pid files)
 #
-# `up` exits 3 with one line "SKIP: <reason>" when SLURM cannot be had (not root, no apt-get, install failed);
-# the test turns that into a skip with the reason. State, logs and pid files: $SLURM_CI_BASE (/tmp/ci-slurm).
+# `up` exits 3 with one line "SKIP: <reason>" when this machine cannot have SLURM (not root, no apt-get, install
+# failed); the test turns that into a skip with the reason (or a failure under SLURM_TESTS_REQUIRED=1). Daemons that
+# are installed but do not come up are this script's fault: exit 1, and the test fails. State, logs and pid files: $SLURM_CI_BASE (/tmp/ci-slurm).
 # The node declares one fake GPU (gres.conf File=/dev/null), so `resources: gpu=1` -> `sbatch --gpus=1` is
 # scheduled for real (the job sees CUDA_VISIBLE_DEVICES=0; torch finds no CUDA device and trains on the CPU).
 #
@@ -31,6 +32,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 say() { echo "[slurm.sh $(date +%T)] $*"; }
 skip() { echo "SKIP: $*"; exit 3; }
+fail() { echo "FAIL: $*"; exit 1; }
 wait_for() {  # wait_for <seconds> <command...>
   local n=$1; shift
   for _ in $(seq 1 $((n * 2))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
@@ -97,13 +99,13 @@ start() {
   chown munge:munge /run/munge /var/log/munge /var/lib/munge
   [ -s /run/munge/munged.pid ] && kill -0 "$(cat /run/munge/munged.pid)" 2>/dev/null \
     || runuser -u munge -- /usr/sbin/munged
-  wait_for 10 sh -c 'munge -n | unmunge' || skip "munged did not start"
+  wait_for 10 sh -c 'munge -n | unmunge' || fail "munged did not start"
   /usr/sbin/slurmctld
-  wait_for 20 scontrol ping || { tail -5 "$LOG/slurmctld.log"; skip "slurmctld did not start"; }
+  wait_for 20 scontrol ping || { tail -5 "$LOG/slurmctld.log"; fail "slurmctld did not start"; }
   /usr/sbin/slurmd -N localhost
   wait_for 30 sh -c 'sinfo -h -N -o %t | grep -qE "^(idle|mix|alloc)"' || {
     scontrol update nodename=localhost state=resume || true
-    wait_for 20 sh -c 'sinfo -h -N -o %t | grep -q idle' || { tail -5 "$LOG/slurmd.log"; skip "node not idle"; }
+    wait_for 20 sh -c 'sinfo -h -N -o %t | grep -q idle' || { tail -5 "$LOG/slurmd.log"; fail "node not idle"; }
   }
   sinfo
 }
