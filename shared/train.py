@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Literal
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.distributed as dist
@@ -113,10 +113,11 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """Linear warmup to cfg.lr over warmup_steps (DDPM App. B), then constant or a cosine decay reaching 0 at cfg.steps."""
-    warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps > 0 else 1.0
-    if cfg.lr_schedule == "constant" or step < cfg.warmup_steps:
-        return cfg.lr * warm
+    """Linear warmup to cfg.lr over warmup_steps (DDPM App. B), then constant or cosine decay to 0 at cfg.steps."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 

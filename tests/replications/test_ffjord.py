@@ -1,19 +1,23 @@
 """FFJORD (Grathwohl et al. 2019): the CNF's log-density against closed forms, Hutchinson against the exact trace,
 x -> z -> x round trips, a short training run on a toy, the RNODE terms, and the logit transform's bits/dim."""
 
+import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from replications.ffjord import toy_figure
 from replications.ffjord.cnf import CNF, LogitTransform, cnf_log_prob, cnf_sample
 from replications.ffjord.config import ConcatSquashConfig, Config, MultiscaleConfig, ODEConfig
 from replications.ffjord.method import build, build_cnf, n_scales_for
 from replications.ffjord.objective import FFJORDLoss, RNODELoss
+from shared.cli import main
 from shared.config import load
-from shared.data.toy2d import sample_toy
+from shared.data.toy2d import sample_toy, toy_log_density
 from shared.likelihood import NLL, bits_per_dim
 
 CONFIGS = Path(__file__).resolve().parents[2] / "replications" / "ffjord" / "configs"
@@ -195,14 +199,6 @@ def test_adjoint_training_gradients_match_backprop(gen):
 def test_toy_figure_panel_and_assemble(tmp_path):
     """The Fig. 2 pipeline on a briefly trained rings model: the density on the grid is a density, the evaluation
     tolerance is the one asked for, the true entropy comes from the closed form, and the figure and table are made."""
-    import json
-
-    import numpy as np
-
-    from replications.ffjord import toy_figure
-    from shared.cli import main
-    from shared.data.toy2d import toy_log_density
-
     ckpt = tmp_path / "run" / "checkpoint.pt"
     overrides = ["train.steps=20", "train.checkpoint_every=20", "train.log_every=10", "train.batch_size=64"]
     argv = ["train", "--config", str(CONFIGS / "toy_rings.yaml"), "--out", str(ckpt), "--device", "cpu"]

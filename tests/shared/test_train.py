@@ -2,14 +2,13 @@
 the loss goes down; the CSV log and the checkpoint are written atomically and reload with weights_only."""
 
 import csv
+import math
 
 import pytest
 import torch
 from torch import nn
 
 from shared.data.source import DataConfig, DataSource
-import math
-
 from shared.train import STATE_FILE, TrainConfig, fit, learning_rate, load_checkpoint
 from shared.utils import randn_like
 
