@@ -20,6 +20,7 @@ from replications.ffjord.config import Config
 from replications.ffjord.method import build
 from shared.config import from_dict
 from shared.data.toy2d import sample_toy, toy_log_density
+from shared.provenance import provenance
 from shared.train import load_checkpoint
 from shared.utils import PerSampleGenerator, derive_seed, make_generator
 
@@ -73,6 +74,8 @@ def panel(
         "sample_nfe": calls[0],
         "end_time": float(method.net.end_times.detach().sum()),
         "eval_tol": [cfg.ode.atol, cfg.ode.rtol],
+        "checkpoint": str(ckpt_path),
+        "provenance": provenance(),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, hist=hist.T, logp=logp.numpy(), samples=samples.numpy(), info=np.asarray(json.dumps(info)))
@@ -116,6 +119,10 @@ def assemble(panels: list[Path], out: Path, table: Path) -> None:
             f"| {info['name']} | {info['train_steps']} | {nll[0]:.3f} ± {nll[1]:.3f} | {ent_s} | "
             f"{info['sample_nfe']} | {info['end_time']:.3f} |"
         )
+    commits = sorted({info.get("provenance", {}).get("git_commit", "unknown")[:12] for info in infos})
+    tols = sorted({str(tuple(info.get("eval_tol", ("training tolerance",)))) for info in infos})
+    rows.append("")
+    rows.append(f"Evaluated at (atol, rtol) {', '.join(tols)}; code {', '.join(commits)}.")
     table.parent.mkdir(parents=True, exist_ok=True)
     table.write_text("\n".join(rows) + "\n")
     print("\n".join(rows), flush=True)
