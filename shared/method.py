@@ -1,35 +1,105 @@
-"""What a replication hands to the shared machinery: its net, objective, sampler and (optional) likelihood."""
+"""A generative method as the shared machinery sees it, and what every method can do with it.
+
+``Method(net, loss, prior, field, sampler, grid, nll)`` (EDM's split): the training loop sees only ``net`` and
+``loss``; sampling starts at ``prior``, integrates ``field`` with ``sampler`` on ``grid``; ``nll`` is optional.
+A replication's ``build(cfg) -> Method`` says which of the shared pieces its paper uses, and a ``Spec`` names it
+for the one CLI. Sampling and NFE counting are shared functions of a Method (``sample``, ``count_nfe``), so figure
+scripts, sweeps and the CLI all sample the same way.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
 
+from shared.fields import Field
 from shared.likelihood import NLL
+from shared.priors import Prior
 from shared.train import Loss
 from shared.utils import Generator
 
-Sampler = Callable[..., Tensor]
-"""(net, x_prior (B, *D), *, generator, callback) -> x (B, *D): the paper's sampler bound to its options."""
+NLLFn = Callable[[nn.Module, Tensor, torch.Generator], NLL]
+"""(net, x (B, *D) in model space, generator) -> NLL (B,)."""
+
+
+class Sampler(Protocol):
+    """The one sampler signature: (field, x_prior (B, *D), ts (K+1,), *, generator, callback) -> x (B, *D).
+
+    Options (the process, step counts, tolerances) are bound beforehand, e.g. with ``functools.partial``.
+    """
+
+    def __call__(
+        self, field: Field, x: Tensor, ts: Tensor, *, generator: Generator = None, callback: Callable | None = None
+    ) -> Tensor: ...
 
 
 @dataclass
 class Method:
-    """A generative method as the CLI and the training loop see it (EDM's split of loss, network and sampler).
+    """A generative method (EDM's split of loss, network, preconditioning and sampler).
 
     Attributes:
-        net: the raw trainable network; ``fit`` trains it and keeps its EMA.
+        net: the raw trainable network; ``shared.train.fit`` trains it and keeps its EMA.
         loss: per-example objective (net, x, generator) -> (B,).
-        prior_sample: (shape, generator, device) -> x_prior, the start of sampling.
-        sample: the paper's sampler, (net, x_prior, *, generator, callback) -> x.
-        nll: optional (net, x, generator) -> NLL, for likelihood evaluation.
+        prior: where sampling starts (``shared.priors.Prior``).
+        field: the vector field of ``net`` (``shared.fields.Field``), what the sampler integrates.
+        sampler: a shared sampler with its options bound (``Sampler``).
+        grid: the decreasing time grid (K+1,) the sampler walks.
+        nll: optional per-example NLL for likelihood evaluation (``NLLFn``).
     """
 
     net: nn.Module
     loss: Loss
-    prior_sample: Callable[[Sequence[int], Generator, torch.device], Tensor]
-    sample: Sampler
-    nll: Callable[[nn.Module, Tensor, torch.Generator], NLL] | None = None
+    prior: Prior
+    field: Field
+    sampler: Sampler
+    grid: Tensor
+    nll: NLLFn | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # what metrics.json records about sampling (e.g. denoise)
+
+
+def sample(
+    method: Method,
+    shape: Sequence[int],
+    *,
+    generator: Generator = None,
+    device: torch.device | str = "cpu",
+    callback: Callable[[dict], None] | None = None,
+) -> Tensor:
+    """Draw ``shape`` (B, *D) samples: prior draw, then the method's sampler on its grid (no autograd)."""
+    with torch.no_grad():
+        x_prior = method.prior.sample(shape, generator, device)
+        return method.sampler(
+            method.field, x_prior, method.grid.to(device), generator=generator, callback=callback
+        )
+
+
+@contextmanager
+def count_nfe(net: nn.Module) -> Iterator[list[int]]:
+    """Count the net's forward calls (NFE) inside the block: ``with count_nfe(net) as calls: ...; calls[0]``."""
+    calls = [0]
+    hook = net.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    try:
+        yield calls
+    finally:
+        hook.remove()
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A replication as the CLI knows it: its name, its config schema and its builder.
+
+    The checkpoint records ``module`` so that any tool can rebuild the method from a checkpoint alone.
+    """
+
+    name: str
+    config: type
+    build: Callable[[Any], Method]
+    module: str  # the importable module that defines this Spec as ``SPEC``
+
+
+__all__ = ["Loss", "Method", "NLLFn", "Sampler", "Spec", "count_nfe", "sample"]

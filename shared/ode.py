@@ -1,9 +1,12 @@
-"""ODEs of generative models: integrating a vector field, and the log-density along it (instantaneous change of
-variables, Chen et al. 2018, Thm. 1; FFJORD, Grathwohl et al. 2019, Eq. 4 with Hutchinson's estimator, Eq. 7).
+"""The one integration room: ODE sampling and log-likelihood of any velocity field from any prior.
 
-One implementation serves every paper: the probability-flow ODE of Score-SDE (Song et al. 2021, App. D.2),
-PFGM's Poisson-field ODE and FFJORD's learned dynamics all call ``log_prob_ode`` and ``sample_ode``. The RNODE
-regularisers (Finlay et al. 2020, "How to train your neural ODE", Eq. 3) are integrated alongside as extra states.
+``sample_ode`` integrates dx/dt = v(x, t) (torchdiffeq, on the tensors' device); ``log_prob_ode`` adds the
+log-density along the path (instantaneous change of variables, Chen et al. 2018, Thm. 1; FFJORD, Grathwohl et al.
+2019, Eq. 4 with Hutchinson's estimator, Eq. 7). On top, the samplers of a ``Field`` with the shared signature:
+``sample_flow`` (adaptive), ``sample_euler`` and ``sample_heun`` (fixed steps on the grid), and ``FlowNLL``, the
+NLL of a method whose field has a velocity. The probability-flow ODE of Score-SDE (Song et al. 2021, App. D.2),
+PFGM's log-z ODE and FFJORD's learned dynamics all run here. The RNODE regularisers (Finlay et al. 2020, Eq. 3)
+are integrated alongside as extra states.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import torch
 from torch import Tensor
 from torchdiffeq import odeint, odeint_adjoint
 
-from shared.utils import CountNFE, VectorField, batch_time
+from shared.fields import Field
+from shared.likelihood import NLL
+from shared.utils import CountNFE, Generator, VectorField, append_dims, batch_time
 
 _ADAPTIVE = {"dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun"}
 
@@ -179,8 +184,8 @@ def log_prob_ode(
 
     Example:
         >>> sde = VPSDE()
-        >>> f = sde.probability_flow(score)
-        >>> res = log_prob_ode(f, x, sde.t_min, 1.0, sde.prior_logp, divergence="exact")
+        >>> f = ScoreField(score, sde).velocity                     # the probability-flow ODE (Eq. 13)
+        >>> res = log_prob_ode(f, x, sde.t_min, 1.0, sde.prior.log_prob, divergence="exact")
         >>> res.log_prob  # (B,) nats
     """
     counted = CountNFE(f)
@@ -228,13 +233,12 @@ def sample_ode(
     method: str = "dopri5",
     atol: float = 1e-5,
     rtol: float = 1e-5,
-    generator: torch.Generator | None = None,
     callback: Callable[[dict], None] | None = None,
 ) -> Tensor:
     """Integrate dx/dt = velocity(x, t) from ts[0] to ts[-1] with torchdiffeq; returns x at ts[-1] (B, *D).
 
     ``ts`` is the output grid (the callback sees x at each of its points); an adaptive solver picks its own
-    steps in between, so count NFE with ``shared.utils.CountNFE``. ``generator`` is unused (deterministic).
+    steps in between, so count NFE with ``shared.utils.CountNFE``.
     """
 
     def rhs(t: Tensor, x_t: Tensor) -> Tensor:
@@ -246,3 +250,108 @@ def sample_ode(
         for i in range(1, len(ts)):
             callback({"i": i - 1, "t": ts[i], "x": xs[i]})
     return xs[-1]
+
+
+def sample_flow(
+    field: Field,
+    x: Tensor,
+    ts: Tensor,
+    *,
+    method: str = "dopri5",
+    rtol: float = 1e-5,
+    atol: float = 1e-5,
+    denoise: bool = False,
+    generator: Generator = None,
+    callback: Callable[[dict], None] | None = None,
+) -> Tensor:
+    """Integrate ``field.velocity`` from ts[0] (prior side) to ts[-1] with an adaptive solver.
+
+    For a score field this is the probability-flow ODE dx/dt = f - g^2 score / 2 (Song et al. 2021, Eq. 13;
+    dopri5 at rtol = atol = 1e-5, App. D.2). Only the ends of ``ts`` matter to the solver; points in between are
+    output times the callback sees (``solver_options`` forces only the end as a step, so they cost no NFE).
+
+    Args:
+        field: any field with a velocity (score and eps fields convert through their process).
+        x: prior draw (B, *D).
+        ts: decreasing (or, for forward flows, increasing) times (K + 1,), K >= 1.
+        method, rtol, atol: torchdiffeq solver settings.
+        denoise: finish with Tweedie's E[x0 | x] (``field.x0``; one more evaluation; Gaussian processes only).
+        generator: unused (the ODE is deterministic); accepted for the shared signature.
+        callback: dict(i, t, x) at each output time of ``ts``, then dict(i=-1, t, x, nfe) after the solve.
+
+    Returns:
+        x at ts[-1] (B, *D).
+    """
+    velocity = CountNFE(field.velocity)
+    x = sample_ode(velocity, x, ts, method=method, atol=atol, rtol=rtol, callback=callback)
+    if denoise:
+        x = field.x0(x, batch_time(ts[-1], x))
+    if callback is not None:
+        callback({"i": -1, "t": ts[-1], "x": x, "nfe": velocity.nfe})
+    return x
+
+
+def sample_euler(
+    field: Field,
+    x: Tensor,
+    ts: Tensor,
+    *,
+    generator: Generator = None,
+    callback: Callable[[dict], None] | None = None,
+) -> Tensor:
+    """Fixed-step Euler on the grid: x <- x + (t_{i+1} - t_i) v(x, t_i); NFE = len(ts) - 1.
+
+    Args:
+        field: any field with a velocity; x: start (B, *D); ts: the grid (K + 1,), either direction.
+        callback: dict(i, t, x) after every step.
+    """
+    for i in range(len(ts) - 1):
+        t = batch_time(ts[i], x)
+        x = x + append_dims(batch_time(ts[i + 1], x) - t, x.ndim) * field.velocity(x, t)
+        if callback is not None:
+            callback({"i": i, "t": ts[i + 1], "x": x})
+    return x
+
+
+def sample_heun(
+    field: Field,
+    x: Tensor,
+    ts: Tensor,
+    *,
+    generator: Generator = None,
+    callback: Callable[[dict], None] | None = None,
+) -> Tensor:
+    """Fixed-step Heun (explicit trapezoid, 2nd order) on the grid; NFE = 2 (len(ts) - 1).
+
+    x' = x + h v(x, t_i); x <- x + h (v(x, t_i) + v(x', t_{i+1})) / 2 with h = t_{i+1} - t_i.
+    """
+    for i in range(len(ts) - 1):
+        t, s = batch_time(ts[i], x), batch_time(ts[i + 1], x)
+        h = append_dims(s - t, x.ndim)
+        d = field.velocity(x, t)
+        x_pred = x + h * d
+        x = x + 0.5 * h * (d + field.velocity(x_pred, s))
+        if callback is not None:
+            callback({"i": i, "t": ts[i + 1], "x": x})
+    return x
+
+
+class FlowNLL:
+    """-log p(x) in nats over model space through the flow of a field: data at t0, prior at t1 (NLL, a density).
+
+    Args:
+        field_of: net -> Field (a preconditioning's ``field``).
+        prior_log_prob: log-density at t1, (B, *D) -> (B,).
+        t0, t1: the data end and the prior end of the flow.
+        solver: ``log_prob_ode`` options (divergence, noise, method, rtol, atol).
+    """
+
+    def __init__(self, field_of: Callable[[torch.nn.Module], Field], prior_log_prob, t0: float, t1: float, **solver):
+        self.field_of, self.prior_log_prob = field_of, prior_log_prob
+        self.t0, self.t1, self.solver = t0, t1, solver
+
+    def __call__(self, net: torch.nn.Module, x: Tensor, generator: torch.Generator) -> NLL:
+        """x (B, *D) -> NLL (B,)."""
+        velocity = self.field_of(net).velocity
+        res = log_prob_ode(velocity, x, self.t0, self.t1, self.prior_log_prob, generator=generator, **self.solver)
+        return NLL(-res.log_prob.detach(), discrete=False)

@@ -12,8 +12,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from replications.ddpm.precond import EpsPrecond
 from shared.likelihood import NLL
+from shared.precond import Precond
 from shared.processes import DiscreteVP
 from shared.utils import append_dims, randn_like
 
@@ -47,7 +47,7 @@ class VariationalBound:
     def __init__(
         self,
         chain: DiscreteVP,
-        precond: EpsPrecond,
+        precond: Precond,
         *,
         variance: Literal["forward", "posterior"],
         clip_x0: tuple[float, float] | None,
@@ -58,7 +58,7 @@ class VariationalBound:
         self.data_range = data_range  # None: continuous data (Gaussian decoder); else 8-bit images in this range
 
     def _x0_hat(self, net: nn.Module, x_t: Tensor, t: Tensor) -> Tensor:
-        x0 = self.chain.denoise(x_t, t, self.precond.score(net))
+        x0 = self.precond.field(net).x0(x_t, t)
         return x0.clamp(*self.clip_x0) if self.clip_x0 is not None else x0
 
     def __call__(self, net: nn.Module, x0: Tensor, generator: torch.Generator) -> NLL:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from shared.fields import VelocityField
 from shared.ode import Regularizer, log_prob_ode, sample_ode
 
 Op = tuple  # ("ode", k) | ("squeeze",) | ("factor",)
@@ -116,6 +117,15 @@ def _block_field(net: nn.Module, k: int) -> Callable[[Tensor, Tensor], Tensor]:
     return lambda x, s: net(x, s, block=k)  # through net.__call__: the CLI's forward hook counts every evaluation
 
 
+class CNFField(VelocityField):
+    """The CNF as a field: a composition of velocity fields, one per ODE block (block 0's is ``velocity``);
+    ``cnf_sample`` walks all blocks through ``net``."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__(_block_field(net, 0))
+        self.net = net
+
+
 def cnf_log_prob(
     net: nn.Module,
     x: Tensor,
@@ -183,8 +193,9 @@ def _decode_structure(cnf: CNF, h: Tensor, ops: Sequence[Op], factored: list[Ten
 
 
 def cnf_sample(
-    net: nn.Module,
+    field: CNFField,
     z: Tensor,
+    ts: Tensor,
     *,
     generator=None,
     callback: Callable[[dict], None] | None = None,
@@ -192,17 +203,19 @@ def cnf_sample(
     atol: float = 1e-5,
     rtol: float = 1e-5,
 ) -> Tensor:
-    """Integrate every block backward from the Gaussian prior (s: 1 -> 0), latent -> data; z (B, *D) -> x (B, *D).
+    """Integrate every block backward from the Gaussian prior (s: ts[0] = 1 -> ts[-1] = 0), latent -> data;
+    z (B, *D) -> x (B, *D). The shared sampler signature, for the CNF's composition of fields.
 
     ``callback`` sees, after each block, the state decoded through the remaining structural ops ("x") and the
     number of blocks still to run ("t"). ``generator`` is unused (the map is deterministic).
     """
+    net = field.net
     cnf = unwrap(net)
     pieces = _split_latent(cnf, z)
     h, factored = pieces[-1], pieces[:-1]
     ops = list(reversed(cnf.plan))
     n_left = sum(op[0] == "ode" for op in ops)
-    back = torch.tensor([1.0, 0.0])
+    back = ts[[0, -1]]
     for i, op in enumerate(ops):
         if op[0] == "ode":
             h = sample_ode(_block_field(net, op[1]), h, back, method=method, atol=atol, rtol=rtol)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from functools import partial
 
-from replications.ffjord.cnf import CNF, cnf_sample
+import torch
+
+from replications.ffjord.cnf import CNF, CNFField, cnf_sample
 from replications.ffjord.config import ConcatSquashConfig, Config, MultiscaleConfig, ODEConfig
 from replications.ffjord.nets import ConcatConvNet, ConcatSquashMLP
 from replications.ffjord.objective import FFJORDNLL, FFJORDLoss, RNODELoss
-from shared.method import Method
-from shared.utils import randn
+from shared.method import Method, Spec
+from shared.priors import GaussianPrior
 
 
 def n_scales_for(side: int) -> int:
@@ -63,14 +65,17 @@ def build(cfg: Config) -> Method:
         loss = RNODELoss(train_solver, reg.kinetic, reg.jacobian_frobenius)
     else:
         loss = FFJORDLoss(train_solver)
+    net = build_cnf(cfg.net, cfg.data.shape, ode)
     return Method(
-        net=build_cnf(cfg.net, cfg.data.shape, ode),
+        net=net,
         loss=loss,
-        prior_sample=_prior,
-        sample=partial(cnf_sample, **solver),
+        prior=GaussianPrior(1.0),  # z ~ N(0, I) (Sec. 2)
+        field=CNFField(net),
+        sampler=partial(cnf_sample, **solver),
+        grid=torch.tensor([1.0, 0.0]),  # every block's s runs 1 -> 0 when sampling
         nll=FFJORDNLL({**solver, "divergence": eval_divergence, "noise": ode.noise}),
+        info={"sampler": "cnf (dopri5, every block backward)", "atol": ode.atol, "rtol": ode.rtol},
     )
 
 
-def _prior(shape, generator, device):
-    return randn(shape, generator, device=device)
+SPEC = Spec(name="ffjord", config=Config, build=build, module=__name__)

@@ -16,12 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from replications.ffjord.config import Config
-from replications.ffjord.method import build
-from shared.config import from_dict
+from replications.ffjord.method import SPEC, build
 from shared.data.toy2d import sample_toy, toy_log_density
+from shared.method import count_nfe, sample
 from shared.provenance import provenance
-from shared.train import load_checkpoint
+from shared.runner import load_run
 from shared.utils import PerSampleGenerator, derive_seed, make_generator
 
 LIM = 4.0  # the figure's window [-4, 4]^2, as the paper's
@@ -40,14 +39,16 @@ def panel(
     ``tol`` sets the solver's atol = rtol for this evaluation (official ``--test_atol/--test_rtol``); None keeps the
     training tolerances.
     """
-    ckpt = load_checkpoint(ckpt_path)
-    cfg = from_dict(Config, ckpt["config"], str(ckpt_path))
-    if tol is not None:
+    run = load_run(ckpt_path, SPEC)
+    cfg, ckpt = run.cfg, run.ckpt
+    if tol is not None:  # the same weights under the evaluation tolerance
         cfg = replace(cfg, ode=replace(cfg.ode, atol=tol, rtol=tol))
-    method = build(cfg)
-    method.net.load_state_dict(ckpt["ema_net"])
-    method.net.eval()
-    name, seed = cfg.data.name, ckpt["seed"]
+        method = build(cfg)
+        method.net.load_state_dict(run.method.net.state_dict())
+        method.net.eval()
+    else:
+        method = run.method
+    name, seed = cfg.data.name, run.seed
     hist_pts = sample_toy(name, 200_000, make_generator(derive_seed(seed, "figure-data")))
     hist, _, _ = np.histogram2d(*hist_pts.numpy().T, bins=grid, range=[[-LIM, LIM], [-LIM, LIM]])
     with torch.no_grad():
@@ -56,11 +57,8 @@ def panel(
         pts = torch.stack([xx.flatten(), yy.flatten()], dim=1)
         gen = make_generator(0)
         logp = torch.cat([-method.nll(method.net, p, gen).nats for p in pts.split(5000)]).reshape(grid, grid)
-        calls = [0]  # NFE of sampling: the CLI's count, a forward hook on the CNF
-        hook = method.net.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
-        x_prior = method.prior_sample((n_samples, 2), PerSampleGenerator(range(n_samples)), torch.device("cpu"))
-        samples = method.sample(method.net, x_prior)
-        hook.remove()
+        with count_nfe(method.net) as calls:  # NFE of sampling, counted as the CLI counts it
+            samples = sample(method, (n_samples, 2), generator=PerSampleGenerator(range(n_samples)))
         test = sample_toy(name, n_test, make_generator(derive_seed(seed, "figure-test")))
         nll = torch.cat([method.nll(method.net, p, gen).nats for p in test.split(1000)])
     true = toy_log_density(name, sample_toy(name, n_entropy, make_generator(derive_seed(seed, "figure-entropy"))))

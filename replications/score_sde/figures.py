@@ -22,22 +22,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from replications.score_sde.config import Config
-from replications.score_sde.method import build, build_precond, build_process
-from replications.score_sde.mixture import GaussianMixture, bimodal_1d
 from shared import figures as _figures  # noqa: F401 (selects the Agg backend)
-from shared.config import from_dict
-from shared.data.source import DataSource
+from shared.fields import ScoreField, VelocityField
+from shared.method import count_nfe
+from shared.mixture import GaussianMixture, bimodal_1d
 from shared.processes import SDE, VESDE, VPSDE, SubVPSDE
+from shared.runner import Run, load_run
 from shared.samplers import (
     AncestralPredictor,
     EulerMaruyamaPredictor,
-    LangevinCorrector,
     ReverseDiffusionPredictor,
+    SNRLangevinCorrector,
+    sample_flow,
     sample_pc,
-    sample_probability_flow,
 )
-from shared.train import load_checkpoint
 from shared.utils import CountNFE, batch_time
 
 
@@ -70,19 +68,19 @@ def forward_paths(mix: GaussianMixture, process: SDE, ts: torch.Tensor, n: int, 
 
 def reverse_paths(mix, process, ts, n, gen, ode: bool) -> np.ndarray:
     """Reverse-SDE (reverse diffusion) or probability-flow paths (len(ts), n) from the prior, decreasing ts."""
-    x = process.prior_sample((n, 1), gen, dtype=torch.float64)
+    x = process.prior.sample((n, 1), gen, dtype=torch.float64)
     out = [x[:, 0].clone()]
 
     def keep(state):
         if state["i"] >= 0:
             out.append(state["x"][:, 0].clone())
 
-    score = mix.score_field(process)
+    field = ScoreField(mix.score_field(process), process)
     if ode:
-        sample_probability_flow(score, x, ts, process=process, rtol=1e-6, atol=1e-6, callback=keep)
+        sample_flow(field, x, ts, rtol=1e-6, atol=1e-6, callback=keep)
     else:
         sample_pc(
-            score,
+            field,
             x,
             ts,
             process=process,
@@ -132,19 +130,10 @@ def plot_paths(out: Path, n: int = 24, seed: int = 0) -> None:
     _save(fig, out)
 
 
-def load_run(ckpt_path: Path, device: torch.device):
-    """(checkpoint dict, config, method with EMA weights) of a trained run."""
-    ckpt = load_checkpoint(ckpt_path)
-    cfg = from_dict(Config, ckpt["config"], f"{ckpt_path} (stored config)")
-    method = build(cfg)
-    method.net.load_state_dict(ckpt["ema_net"])
-    method.net.to(device).eval()
-    return ckpt, cfg, method
-
-
-def sample_quality(cfg: Config, data: DataSource, x: torch.Tensor, feature_net: Path | None) -> tuple[str, float]:
+def sample_quality(run: Run, x: torch.Tensor, feature_net: Path | None) -> tuple[str, float]:
     """(metric name, value): energy distance for toys, the digits Fréchet distance for digits."""
-    if not cfg.data.is_image:
+    cfg, data = run.cfg, run.data()
+    if cfg.data.quality_metric == "two_sample":
         from shared.metrics.two_sample import energy_distance
 
         return "energy_distance", float(energy_distance(x, data.test_points()[: len(x)]))
@@ -160,50 +149,48 @@ def sample_quality(cfg: Config, data: DataSource, x: torch.Tensor, feature_net: 
 
 def sampler_table(ckpt_path: Path, out: Path, n: int, steps: int, feature_net: Path | None, seed: int = 0) -> list:
     """Table 1 idea on a trained run: each sampler at about 2 * steps score evaluations (ODE: adaptive)."""
-    device = torch.device("cpu")
-    ckpt, cfg, method = load_run(ckpt_path, device)
-    process = build_process(cfg.process)
+    run = load_run(ckpt_path, device="cpu")
+    cfg, field = run.cfg, run.method.field
+    process = field.process
     snr = getattr(cfg.sample, "snr", 0.16)
     norms = getattr(cfg.sample, "norms", "example")
-    score = CountNFE(build_precond(process).score(method.net))
-    data = DataSource(cfg.data, ckpt["seed"])
     rows = []
     samplers = {  # name -> (grid steps, predictor, corrector)
         f"P{2 * steps} reverse diffusion": (2 * steps, ReverseDiffusionPredictor(), None),
         f"P{2 * steps} ancestral": (2 * steps, AncestralPredictor(), None),
         f"P{2 * steps} Euler-Maruyama": (2 * steps, EulerMaruyamaPredictor(), None),
-        f"C{2 * steps} Langevin only": (2 * steps, None, LangevinCorrector(snr, 1, norms)),
+        f"C{2 * steps} Langevin only": (2 * steps, None, SNRLangevinCorrector(snr, 1, norms)),
         f"PC{steps} reverse diffusion + Langevin": (
             steps,
             ReverseDiffusionPredictor(),
-            LangevinCorrector(snr, 1, norms),
+            SNRLangevinCorrector(snr, 1, norms),
         ),
     }
     with torch.no_grad():
-        x_prior = process.prior_sample((n, *cfg.data.shape), torch.Generator().manual_seed(seed))
+        x_prior = process.prior.sample((n, *cfg.data.shape), torch.Generator().manual_seed(seed))
         for name, (k, pred, corr) in samplers.items():
-            score.nfe = 0
-            x = sample_pc(
-                score,
-                x_prior,
-                process.time_grid(k),
-                process=process,
-                predictor=pred,
-                corrector=corr,
-                denoise=True,
-                generator=torch.Generator().manual_seed(seed + 1),
-            )
-            metric, value = sample_quality(cfg, data, x, feature_net)
-            rows.append({"sampler": name, "nfe": score.nfe, metric: value})
-        score.nfe = 0
+            with count_nfe(run.method.net) as calls:
+                x = sample_pc(
+                    field,
+                    x_prior,
+                    process.time_grid(k),
+                    process=process,
+                    predictor=pred,
+                    corrector=corr,
+                    denoise=True,
+                    generator=torch.Generator().manual_seed(seed + 1),
+                )
+            metric, value = sample_quality(run, x, feature_net)
+            rows.append({"sampler": name, "nfe": calls[0], metric: value})
         ts = torch.tensor([process.T, process.t_min])
-        x = sample_probability_flow(score, x_prior, ts, process=process, denoise=True)
-        metric, value = sample_quality(cfg, data, x, feature_net)
-        rows.append({"sampler": "ODE (dopri5, rtol = atol = 1e-5)", "nfe": score.nfe, metric: value})
+        with count_nfe(run.method.net) as calls:
+            x = sample_flow(field, x_prior, ts, denoise=True)
+        metric, value = sample_quality(run, x, feature_net)
+        rows.append({"sampler": "ODE (dopri5, rtol = atol = 1e-5)", "nfe": calls[0], metric: value})
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"| sampler | NFE | {metric} |", "|---|---|---|"]
     lines += [f"| {r['sampler']} | {r['nfe']} | {r[metric]:.4g} |" for r in rows]
-    title = f"Samplers on {ckpt['experiment']} (seed {ckpt['seed']}, {n} samples; lower is better)"
+    title = f"Samplers on {run.experiment} (seed {run.seed}, {n} samples; lower is better)"
     out.write_text(f"{title}\n\n" + "\n".join(lines) + "\n")
     with open(out.with_suffix(".csv"), "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["sampler", "nfe", metric])
@@ -223,19 +210,19 @@ def nfe_vs_tolerance(ckpts: list[Path], out: Path, n: int, tolerances: list[floa
         torch.tensor([[-2.0, 0.5], [1.5, -1.0]]),
         torch.tensor([[[0.2, 0.05], [0.05, 0.1]], [[0.15, -0.06], [-0.06, 0.3]]]),
     )
-    fields = {f"exact score, {k}": (mix.score_field(p), p, (2,)) for k, p in PATH_PROCESSES.items()}
+    fields = {f"exact score, {k}": (ScoreField(mix.score_field(p), p), (2,)) for k, p in PATH_PROCESSES.items()}
     for path in ckpts:
-        ckpt, cfg, method = load_run(path, torch.device("cpu"))
-        process = build_process(cfg.process)
-        fields[f"trained: {ckpt['experiment']}"] = (build_precond(process).score(method.net), process, cfg.data.shape)
+        run = load_run(path, device="cpu")
+        fields[f"trained: {run.experiment}"] = (run.method.field, run.shape)
     with torch.no_grad():
-        for name, (score, process, shape) in fields.items():
-            x = process.prior_sample((n, *shape), torch.Generator().manual_seed(0))
+        for name, (field, shape) in fields.items():
+            process = field.process
+            x = process.prior.sample((n, *shape), torch.Generator().manual_seed(0))
             ts = torch.tensor([process.T, process.t_min])
             curves[name] = []
             for tol in tolerances:
-                counted = CountNFE(score)
-                sample_probability_flow(counted, x, ts, process=process, rtol=tol, atol=tol)
+                counted = CountNFE(field.velocity)
+                sample_flow(VelocityField(counted), x, ts, rtol=tol, atol=tol)
                 curves[name].append(counted.nfe)
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, nfe in curves.items():

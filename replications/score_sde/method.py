@@ -1,4 +1,4 @@
-"""Score-SDE wired to the shared core: VE / VP / sub-VP SDE, score parameterisation, DSM loss, PC or ODE sampler,
+"""Score-SDE wired to the shared core: VE / VP / sub-VP SDE, its preconditioning, DSM loss, PC or ODE sampler,
 probability-flow likelihood (Song et al. 2021)."""
 
 from __future__ import annotations
@@ -8,16 +8,13 @@ from functools import partial
 import torch
 
 from replications.score_sde.config import Config, ODESamplerConfig, PCSamplerConfig, ProcessConfig
-from replications.score_sde.objective import DSMLoss, LikelihoodDSMLoss
-from replications.score_sde.precond import NoisePrecond, SigmaScalePrecond
-from shared.likelihood import NLL
-from shared.method import Method
+from shared.losses import WEIGHTINGS, DSMLoss
+from shared.method import Method, Sampler, Spec
 from shared.nets import build_net
-from shared.ode import log_prob_ode
+from shared.ode import FlowNLL
+from shared.precond import LogSigmaSteps, NoisePrediction, Precond, ScaledTime, SigmaScaling
 from shared.processes import SDE, VESDE, VPSDE, SubVPSDE
-from shared.samplers import CORRECTORS, PREDICTORS, sample_pc, sample_probability_flow
-
-LOSSES = {"sigma2": DSMLoss, "likelihood": LikelihoodDSMLoss}
+from shared.samplers import CORRECTORS, PREDICTORS, SAMPLERS
 
 
 def build_process(cfg: ProcessConfig) -> SDE:
@@ -28,61 +25,54 @@ def build_process(cfg: ProcessConfig) -> SDE:
     return sde(cfg.beta_min, cfg.beta_max, n_steps=cfg.N, t_min=cfg.eps)
 
 
-def build_precond(process: SDE) -> NoisePrecond | SigmaScalePrecond:
-    """NCSN++'s sigma scaling for VE, DDPM++'s noise prediction for VP and sub-VP (App. H)."""
-    return SigmaScalePrecond(process) if isinstance(process, VESDE) else NoisePrecond(process)
+def build_precond(process: SDE) -> Precond:
+    """NCSN++'s sigma scaling for VE, DDPM++'s noise prediction on 999 t for VP and sub-VP (App. H, official code)."""
+    if isinstance(process, VESDE):
+        return SigmaScaling(LogSigmaSteps(process.sigma_min, process.sigma_max, process), process)
+    return NoisePrediction(ScaledTime(999.0), process)
 
 
-def build_sampler(cfg: PCSamplerConfig | ODESamplerConfig, process: SDE):
-    """(score, x_prior, *, generator, callback) -> x: the configured sampler on the process's grid."""
+def build_sampler(cfg: PCSamplerConfig | ODESamplerConfig, process: SDE) -> tuple[torch.Tensor, Sampler]:
+    """(grid, sampler with its options bound): PC on the process's grid, or the adaptive ODE from T to eps."""
     if isinstance(cfg, ODESamplerConfig):
-        ts = torch.tensor([process.T, process.t_min])
         opts = {"method": cfg.method, "rtol": cfg.rtol, "atol": cfg.atol, "denoise": cfg.denoise}
-        return ts, partial(sample_probability_flow, process=process, **opts)
+        return torch.tensor([process.T, process.t_min]), partial(SAMPLERS["ode"], **opts)
     predictor = PREDICTORS[cfg.predictor]() if cfg.predictor != "none" else None
     corrector = None
     if cfg.corrector != "none":
         corrector = CORRECTORS[cfg.corrector](cfg.snr, cfg.n_corrector_steps, cfg.norms)
     opts = {"predictor": predictor, "corrector": corrector, "corrector_first": cfg.corrector_first}
-    return process.time_grid(cfg.n_steps), partial(sample_pc, process=process, denoise=cfg.denoise, **opts)
+    return process.time_grid(cfg.n_steps), partial(SAMPLERS["pc"], process=process, denoise=cfg.denoise, **opts)
 
 
 def build(cfg: Config) -> Method:
     """The Score-SDE method of an experiment config."""
     process = build_process(cfg.process)
     precond = build_precond(process)
-    ts, sampler = build_sampler(cfg.sample, process)
+    grid, sampler = build_sampler(cfg.sample, process)
     lik = cfg.likelihood
-
-    def sample(net, x_prior, *, generator=None, callback=None):
-        return sampler(precond.score(net), x_prior, ts.to(x_prior.device), generator=generator, callback=callback)
-
-    def nll(net, x, generator):
-        """-log p_eps(x) by the probability-flow ODE (App. D.2): a density over model space."""
-        velocity = process.probability_flow(precond.score(net))
-        res = log_prob_ode(
-            velocity,
-            x,
+    net = build_net(cfg.net, cfg.data.shape)
+    return Method(
+        net=net,
+        loss=DSMLoss(process, precond, WEIGHTINGS[cfg.objective.weighting](), cfg.objective.reduce),  # Eq. 7
+        prior=process.prior,
+        field=precond.field(net),
+        sampler=sampler,
+        grid=grid,
+        # -log p_eps(x) by the probability-flow ODE (App. D.2): a density over model space
+        nll=FlowNLL(
+            precond.field,
+            process.prior.log_prob,
             process.t_min,
             process.T,
-            process.prior_logp,
             divergence=lik.divergence,
             noise=lik.noise,
             method=lik.method,
             rtol=lik.rtol,
             atol=lik.atol,
-            generator=generator,
-        )
-        return NLL(-res.log_prob, discrete=False)
-
-    return Method(
-        net=build_net(cfg.net, cfg.data.shape),
-        loss=LOSSES[cfg.objective.weighting](process, precond, cfg.objective.reduce),
-        prior_sample=partial(_prior, process),
-        sample=sample,
-        nll=nll,
+        ),
+        info={"sampler": cfg.sample.kind, "denoise": cfg.sample.denoise},
     )
 
 
-def _prior(process, shape, generator, device):
-    return process.prior_sample(shape, generator, device)
+SPEC = Spec(name="score_sde", config=Config, build=build, module=__name__)

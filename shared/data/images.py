@@ -17,6 +17,8 @@ SPLITS = ("train", "test")
 DEFAULT_ROOT = "~/.cache/replications/data"
 
 _SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
+# Sample quality of each set: Inception FID needs >= 28 px images; 8x8 digits use a digits classifier's features
+QUALITY_METRIC = {"digits": "fd_digits", "mnist": "fid", "cifar10": "fid"}
 _DIGITS_SEED = 0
 _DIGITS_TRAIN_FRACTION = 0.8
 

@@ -12,7 +12,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from shared.data.images import IMAGE_SETS, image_shape, load_images
+from shared.data.images import IMAGE_SETS, QUALITY_METRIC, image_shape, load_images
 from shared.data.toy2d import TOY_SETS, sample_toy
 from shared.data.transforms import random_hflip, to_unit, uniform_dequantize, unit_to_model
 from shared.utils import derive_seed, make_generator
@@ -37,6 +37,11 @@ class DataConfig:
     @property
     def is_image(self) -> bool:
         return self.name in IMAGE_SETS
+
+    @property
+    def quality_metric(self) -> str:
+        """How sample quality is measured: "two_sample" (toys), "fd_digits" or "fid" (images)."""
+        return QUALITY_METRIC[self.name] if self.is_image else "two_sample"
 
     @property
     def shape(self) -> tuple[int, ...]:

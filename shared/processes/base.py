@@ -7,13 +7,12 @@ samplers and losses only use this interface, so they work for all of them and fo
 from __future__ import annotations
 
 import abc
-import math
-from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
-from shared.utils import Generator, VectorField, append_dims, randn
+from shared.priors import GaussianPrior
+from shared.utils import VectorField, append_dims
 
 
 class GaussianProcess(abc.ABC):
@@ -23,7 +22,7 @@ class GaussianProcess(abc.ABC):
         >>> p = VPSDE(beta_min=0.1, beta_max=20.0)
         >>> x0 = torch.randn(4, 2); t = torch.full((4,), 0.5)
         >>> mean, std = p.marginal(x0, t)          # (4, 2), (4,)
-        >>> x_prior = p.prior_sample((4, 2))       # (4, 2)
+        >>> x_prior = p.prior.sample((4, 2))       # (4, 2)
     """
 
     T: float = 1.0
@@ -79,14 +78,7 @@ class GaussianProcess(abc.ABC):
         mean = append_dims(a_ts * var_s / var_t, d) * x_t + append_dims(a_s * v_ts / var_t, d) * x0
         return mean, v_ts * var_s / var_t
 
-    def prior_sample(
-        self, shape: Sequence[int], generator: Generator = None, device="cpu", dtype=torch.float32
-    ) -> Tensor:
-        """x_T ~ N(0, prior_std^2 I) of ``shape`` (B, *D)."""
-        return self.prior_std * randn(shape, generator, device=device, dtype=dtype)
-
-    def prior_logp(self, z: Tensor) -> Tensor:
-        """Log-density of the prior at z (B, *D) -> (B,), in nats."""
-        d = z[0].numel()
-        flat = z.reshape(z.shape[0], -1)
-        return -0.5 * d * math.log(2 * math.pi * self.prior_std**2) - flat.pow(2).sum(1) / (2 * self.prior_std**2)
+    @property
+    def prior(self) -> GaussianPrior:
+        """The prior at t = T, N(0, prior_std^2 I) (``shared.priors``)."""
+        return GaussianPrior(self.prior_std)

@@ -23,7 +23,7 @@ class SDE(GaussianProcess):
         >>> sde = VESDE(sigma_min=0.01, sigma_max=50.0)
         >>> score = lambda x, t: -x / (1 + sde.sigma(t)[:, None] ** 2)    # exact for N(0, I) data
         >>> f = sde.probability_flow(score)                               # VectorField for an ODE solver
-        >>> x = sde.prior_sample((8, 2)); dx = f(x, torch.ones(8))
+        >>> x = sde.prior.sample((8, 2)); dx = f(x, torch.ones(8))
     """
 
     def __init__(self, n_steps: int = 1000, t_min: float = 1e-5):

@@ -1,24 +1,27 @@
-"""Samplers share one signature: ``sample_x(model, x, ts, *, process, generator=None, callback=None, **options) -> x``.
+"""Samplers share one signature: ``sample_x(field, x, ts, *, generator=None, callback=None, **options) -> x``.
 
-``model`` is a VectorField (score, eps or velocity, as the sampler documents), ``x`` the prior draw (B, *D),
-``ts`` a 1-D decreasing time grid built by the process (``process.time_grid``). ``callback(dict(i=, t=, x=, ...))``
-observes the trajectory; NFE is counted by wrapping the model in ``shared.utils.CountNFE``. No sampler disables
-autograd: the caller decides (``torch.no_grad()``).
+``field`` is a ``shared.fields.Field`` (each sampler asks it for the kind it needs: ``field.score``,
+``field.velocity``, ``field.x0``), ``x`` the prior draw (B, *D), ``ts`` a 1-D time grid built apart from the
+solver (``process.time_grid``). Options, the process among them where a formula needs one, are bound with
+``functools.partial``. ``callback(dict(i=, t=, x=, ...))`` observes the trajectory; NFE is counted on the net
+(``shared.method.count_nfe``). No sampler disables autograd: the caller decides (``torch.no_grad()``).
+
+``SAMPLERS`` is the one registry: a replication's config names a sampler and its options, never a class.
 """
 
+from shared.ode import sample_euler, sample_flow, sample_heun
 from shared.samplers.ancestral import sample_ancestral
-from shared.samplers.ode import sample_probability_flow
 from shared.samplers.sde import (
     CORRECTORS,
     PREDICTORS,
     AncestralPredictor,
     EulerMaruyamaPredictor,
-    LangevinCorrector,
     ProbabilityFlowPredictor,
     ReverseDiffusionPredictor,
+    SNRLangevinCorrector,
     sample_ancestral_sde,
+    sample_corrector_only,
     sample_euler_maruyama,
-    sample_langevin,
     sample_pc,
     sample_reverse_diffusion,
 )
@@ -28,9 +31,11 @@ SAMPLERS = {
     "ancestral_sde": sample_ancestral_sde,  # Score-SDE Eq. 45 as a predictor-only sampler
     "euler_maruyama": sample_euler_maruyama,
     "reverse_diffusion": sample_reverse_diffusion,
-    "langevin": sample_langevin,
+    "corrector_only": sample_corrector_only,  # Score-SDE's SNR Langevin corrector alone (Table 1, "C2000")
     "pc": sample_pc,
-    "probability_flow": sample_probability_flow,
+    "ode": sample_flow,  # adaptive ODE solve of field.velocity (probability flow, CNFs, PFGM)
+    "euler": sample_euler,  # fixed-step ODE
+    "heun": sample_heun,
 }
 
 __all__ = [
@@ -39,14 +44,16 @@ __all__ = [
     "CORRECTORS",
     "AncestralPredictor",
     "EulerMaruyamaPredictor",
-    "LangevinCorrector",
+    "SNRLangevinCorrector",
     "ProbabilityFlowPredictor",
     "ReverseDiffusionPredictor",
     "sample_ancestral",
     "sample_ancestral_sde",
+    "sample_corrector_only",
+    "sample_euler",
     "sample_euler_maruyama",
-    "sample_langevin",
+    "sample_flow",
+    "sample_heun",
     "sample_pc",
-    "sample_probability_flow",
     "sample_reverse_diffusion",
 ]

@@ -7,12 +7,13 @@ from typing import Literal
 
 from torch import Tensor
 
+from shared.fields import Field
 from shared.processes.base import GaussianProcess
-from shared.utils import Generator, VectorField, append_dims, batch_time, randn_like
+from shared.utils import Generator, append_dims, batch_time, randn_like
 
 
 def sample_ancestral(
-    score: VectorField,
+    field: Field,
     x: Tensor,
     ts: Tensor,
     *,
@@ -29,7 +30,7 @@ def sample_ancestral(
     (s = 0) returns x0_hat, noise-free, as line 4 of Algorithm 2 does at t = 1.
 
     Args:
-        score: score model s(x, t) ~ grad log p_t(x): (B, *D), (B,) -> (B, *D).
+        field: the model's field (any kind with an x0: score or eps); x0_hat = ``field.x0``.
         x: prior draw x_T (B, *D).
         ts: decreasing grid (K + 1,) from T to 0; a strided DDPM grid skips steps with the exact kernels.
         process: the forward process giving alpha(t), sigma(t).
@@ -43,11 +44,11 @@ def sample_ancestral(
 
     Example:
         >>> chain = DiscreteVP.linear(1e-4, 0.02, 1000)
-        >>> x = sample_ancestral(score, chain.prior_sample((16, 2)), chain.time_grid(), process=chain)
+        >>> x = sample_ancestral(EpsField(eps, chain), chain.prior.sample((16, 2)), chain.time_grid(), process=chain)
     """
     for i in range(len(ts) - 1):
         t, s = batch_time(ts[i], x), batch_time(ts[i + 1], x)
-        x0 = process.denoise(x, t, score)
+        x0 = field.x0(x, t)
         if clip_x0 is not None:
             x0 = x0.clamp(*clip_x0)
         if float(ts[i + 1]) <= 0.0:

@@ -1,7 +1,7 @@
 """Reverse-SDE samplers of Song et al. (2021), 'Score-Based Generative Modeling through SDEs' (Sec. 4.2, App. F-G).
 
 Predictors step the reverse-time SDE from t down to s < t; correctors run score-based MCMC at one time. Both are
-small callables with ONE interface, ``step(score, x, t, s, *, process, generator) -> (x, x_mean)``, where
+small callables with ONE interface, ``step(field, x, t, s, *, process, generator) -> (x, x_mean)``, where
 ``x_mean`` is the step without its final noise. ``sample_pc`` composes any predictor with any corrector
 (Algorithm 1); Euler-Maruyama, reverse diffusion, ancestral and Langevin-only sampling are its special cases.
 All noise comes from ``shared.utils.randn_like``, so per-sample generators give batch-independent shards.
@@ -14,24 +14,25 @@ from typing import Literal, Protocol
 
 from torch import Tensor
 
+from shared.fields import Field
 from shared.processes.base import GaussianProcess
 from shared.processes.sde import SDE
-from shared.utils import Generator, VectorField, append_dims, batch_time, randn_like
+from shared.utils import Generator, append_dims, batch_time, randn_like
 
 
 class Step(Protocol):
     """A predictor (moves x from t to s) or a corrector (stays at t; s gives the grid spacing |t - s|)."""
 
     def __call__(
-        self, score: VectorField, x: Tensor, t: Tensor, s: Tensor, *, process: GaussianProcess, generator: Generator
+        self, field: Field, x: Tensor, t: Tensor, s: Tensor, *, process: GaussianProcess, generator: Generator
     ) -> tuple[Tensor, Tensor]: ...
 
 
 class EulerMaruyamaPredictor:
     """x_s = x + [f - g^2 score] (s - t) + g sqrt(t - s) z: Euler-Maruyama on the reverse SDE (Eq. 6, App. D)."""
 
-    def __call__(self, score, x, t, s, *, process: SDE, generator: Generator = None):
-        drift, g = process.reverse(score).sde(x, t)
+    def __call__(self, field, x, t, s, *, process: SDE, generator: Generator = None):
+        drift, g = process.reverse(field.score).sde(x, t)
         dt = append_dims(s - t, x.ndim)  # negative: time runs backwards
         x_mean = x + drift * dt
         return x_mean + append_dims(g, x.ndim) * (-dt).sqrt() * randn_like(x, generator), x_mean
@@ -44,10 +45,10 @@ class ReverseDiffusionPredictor:
     f_i = (a - 1) x and G_i^2 = v: SMLD's sigma_t^2 - sigma_s^2 for VE and DDPM's beta_i for VP (App. B).
     """
 
-    def __call__(self, score, x, t, s, *, process: GaussianProcess, generator: Generator = None):
+    def __call__(self, field, x, t, s, *, process: GaussianProcess, generator: Generator = None):
         a, v = process.transition(t, s)
         a, v = append_dims(a, x.ndim), append_dims(v, x.ndim)
-        x_mean = (2 - a) * x + v * score(x, t)  # x - f_i + G_i^2 score
+        x_mean = (2 - a) * x + v * field.score(x, t)  # x - f_i + G_i^2 score
         return x_mean + v.sqrt() * randn_like(x, generator), x_mean
 
 
@@ -62,8 +63,8 @@ class AncestralPredictor:
     def __init__(self, variance: Literal["forward", "posterior"] = "posterior"):
         self.variance = variance
 
-    def __call__(self, score, x, t, s, *, process: GaussianProcess, generator: Generator = None):
-        x0 = process.denoise(x, t, score)
+    def __call__(self, field, x, t, s, *, process: GaussianProcess, generator: Generator = None):
+        x0 = field.x0(x, t)
         x_mean, post_var = process.posterior(x0, x, t, s)
         var = process.transition(t, s)[1] if self.variance == "forward" else post_var
         return x_mean + append_dims(var.sqrt(), x.ndim) * randn_like(x, generator), x_mean
@@ -72,13 +73,13 @@ class AncestralPredictor:
 class ProbabilityFlowPredictor:
     """One deterministic reverse-diffusion step of the probability-flow ODE (Eq. 13): x - f_i + G_i^2 score / 2."""
 
-    def __call__(self, score, x, t, s, *, process: GaussianProcess, generator: Generator = None):
+    def __call__(self, field, x, t, s, *, process: GaussianProcess, generator: Generator = None):
         a, v = process.transition(t, s)
-        x_mean = (2 - append_dims(a, x.ndim)) * x + 0.5 * append_dims(v, x.ndim) * score(x, t)
+        x_mean = (2 - append_dims(a, x.ndim)) * x + 0.5 * append_dims(v, x.ndim) * field.score(x, t)
         return x_mean, x_mean
 
 
-class LangevinCorrector:
+class SNRLangevinCorrector:
     """Langevin MCMC at time t (Algorithm 4-5): x += eps score + sqrt(2 eps) z, eps = 2 alpha_i (r |z| / |score|)^2.
 
     r is the signal-to-noise ratio ``snr``; alpha_i = a^2 of the kernel over one grid step |t - s| (1 - beta_i
@@ -91,11 +92,11 @@ class LangevinCorrector:
         self.snr, self.n_steps = snr, n_steps  # r = 0.16 for VE on CIFAR-10 (App. G), M = 1 corrector step
         self.norms = norms
 
-    def __call__(self, score, x, t, s, *, process: GaussianProcess, generator: Generator = None):
+    def __call__(self, field, x, t, s, *, process: GaussianProcess, generator: Generator = None):
         alpha = process.transition(t.maximum(s), t.minimum(s))[0] ** 2
         x_mean = x
         for _ in range(self.n_steps):
-            grad, z = score(x, t), randn_like(x, generator)
+            grad, z = field.score(x, t), randn_like(x, generator)
             z_norm, g_norm = z.flatten(1).norm(dim=1), grad.flatten(1).norm(dim=1)
             if self.norms == "batch":
                 z_norm, g_norm = z_norm.mean().expand_as(z_norm), g_norm.mean().expand_as(g_norm)
@@ -112,17 +113,17 @@ PREDICTORS = {
     "ancestral": AncestralPredictor,
     "probability_flow": ProbabilityFlowPredictor,
 }
-CORRECTORS = {"langevin": LangevinCorrector}
+CORRECTORS = {"langevin": SNRLangevinCorrector}
 
 
 def sample_pc(
-    score: VectorField,
+    field: Field,
     x: Tensor,
     ts: Tensor,
     *,
     process: GaussianProcess,
     predictor: Step | None = ReverseDiffusionPredictor(),  # noqa: B008 (stateless)
-    corrector: Step | None = LangevinCorrector(),  # noqa: B008 (stateless)
+    corrector: Step | None = SNRLangevinCorrector(),  # noqa: B008 (stateless)
     corrector_first: bool = False,
     denoise: bool = False,
     generator: Generator = None,
@@ -135,14 +136,14 @@ def sample_pc(
     the time (corrector-only sampling, Table 1's "C2000"); a missing corrector gives predictor-only sampling.
 
     Args:
-        score: score model s(x, t) ~ grad log p_t(x): (B, *D), (B,) -> (B, *D).
+        field: the model's field; predictors and correctors use ``field.score``.
         x: prior draw x_T (B, *D).
         ts: decreasing grid (N + 1,) from T to the cutoff eps (``process.time_grid``).
         process: the forward SDE / Gaussian process.
         predictor: default reverse diffusion (the paper's PC choice, App. G); None for corrector-only sampling.
-        corrector: default ``LangevinCorrector(snr=0.16)`` (VE's choice, App. G); None for predictor-only sampling.
+        corrector: default ``SNRLangevinCorrector(snr=0.16)`` (VE's choice, App. G); None for predictor-only sampling.
         corrector_first: the official code's order (corrector at t, then predictor t -> s).
-        denoise: finish with Tweedie's E[x0 | x_eps] (``process.denoise``; one more score evaluation).
+        denoise: finish with Tweedie's E[x0 | x_eps] (``field.x0``; one more score evaluation).
         generator: noise source (a torch.Generator or a PerSampleGenerator).
         callback: called after every grid step with dict(i, t, x, x_mean) (x_mean = the step without its noise).
 
@@ -151,45 +152,45 @@ def sample_pc(
 
     Example:
         >>> sde = VESDE(sigma_min=0.01, sigma_max=50.0)
-        >>> x = sample_pc(score, sde.prior_sample((16, 2)), sde.time_grid(1000), process=sde,
-        ...               predictor=ReverseDiffusionPredictor(), corrector=LangevinCorrector(snr=0.16))
+        >>> x = sample_pc(ScoreField(score, sde), sde.prior.sample((16, 2)), sde.time_grid(1000), process=sde,
+        ...               predictor=ReverseDiffusionPredictor(), corrector=SNRLangevinCorrector(snr=0.16))
     """
     kw = {"process": process, "generator": generator}
     for i in range(len(ts) - 1):
         t, s = batch_time(ts[i], x), batch_time(ts[i + 1], x)
         x_mean = x
         if corrector is not None and corrector_first:
-            x, x_mean = corrector(score, x, t, s, **kw)
+            x, x_mean = corrector(field, x, t, s, **kw)
         if predictor is not None:
-            x, x_mean = predictor(score, x, t, s, **kw)
+            x, x_mean = predictor(field, x, t, s, **kw)
         if corrector is not None and not corrector_first:
-            x, x_mean = corrector(score, x, s, t, **kw)  # Algorithm 1, lines 6-9: at the new time s
+            x, x_mean = corrector(field, x, s, t, **kw)  # Algorithm 1, lines 6-9: at the new time s
         if callback is not None:
             callback({"i": i, "t": ts[i + 1], "x": x, "x_mean": x_mean})
     if denoise:
-        x = process.denoise(x, batch_time(ts[-1], x), score)
+        x = field.x0(x, batch_time(ts[-1], x))
     return x
 
 
-def sample_euler_maruyama(score: VectorField, x: Tensor, ts: Tensor, *, process: SDE, **options) -> Tensor:
+def sample_euler_maruyama(field: Field, x: Tensor, ts: Tensor, *, process: SDE, **options) -> Tensor:
     """Predictor-only sampling with Euler-Maruyama on the reverse SDE (``sample_pc`` options apply)."""
-    return sample_pc(score, x, ts, process=process, predictor=EulerMaruyamaPredictor(), corrector=None, **options)
+    return sample_pc(field, x, ts, process=process, predictor=EulerMaruyamaPredictor(), corrector=None, **options)
 
 
 def sample_reverse_diffusion(
-    score: VectorField, x: Tensor, ts: Tensor, *, process: GaussianProcess, **options
+    field: Field, x: Tensor, ts: Tensor, *, process: GaussianProcess, **options
 ) -> Tensor:
     """Predictor-only sampling with reverse diffusion (Eq. 46-47; Table 1, "P1000")."""
-    return sample_pc(score, x, ts, process=process, predictor=ReverseDiffusionPredictor(), corrector=None, **options)
+    return sample_pc(field, x, ts, process=process, predictor=ReverseDiffusionPredictor(), corrector=None, **options)
 
 
-def sample_ancestral_sde(score: VectorField, x: Tensor, ts: Tensor, *, process: GaussianProcess, **options) -> Tensor:
+def sample_ancestral_sde(field: Field, x: Tensor, ts: Tensor, *, process: GaussianProcess, **options) -> Tensor:
     """Predictor-only ancestral sampling (Eq. 45; Table 1, "ancestral sampling")."""
-    return sample_pc(score, x, ts, process=process, predictor=AncestralPredictor(), corrector=None, **options)
+    return sample_pc(field, x, ts, process=process, predictor=AncestralPredictor(), corrector=None, **options)
 
 
-def sample_langevin(
-    score: VectorField,
+def sample_corrector_only(
+    field: Field,
     x: Tensor,
     ts: Tensor,
     *,
@@ -199,9 +200,11 @@ def sample_langevin(
     norms: Literal["example", "batch"] = "example",
     **options,
 ) -> Tensor:
-    """Corrector-only sampling: annealed Langevin dynamics down the grid (Table 1, "C2000" with n_steps = 2)."""
+    """Corrector-only sampling with Score-SDE's SNR-controlled Langevin corrector (Algorithm 4) at every grid time
+    (Table 1, "C2000"). Not NCSN's annealed Langevin dynamics, whose step is eps sigma_i^2 / sigma_L^2 (Alg. 1):
+    that one is ``shared.samplers.langevin.sample_annealed_langevin``."""
     return sample_pc(
-        score, x, ts, process=process, predictor=None, corrector=LangevinCorrector(snr, n_steps, norms), **options
+        field, x, ts, process=process, predictor=None, corrector=SNRLangevinCorrector(snr, n_steps, norms), **options
     )
 
 
@@ -209,14 +212,14 @@ __all__ = [
     "AncestralPredictor",
     "CORRECTORS",
     "EulerMaruyamaPredictor",
-    "LangevinCorrector",
+    "SNRLangevinCorrector",
     "PREDICTORS",
     "ProbabilityFlowPredictor",
     "ReverseDiffusionPredictor",
     "Step",
     "sample_ancestral_sde",
     "sample_euler_maruyama",
-    "sample_langevin",
+    "sample_corrector_only",
     "sample_pc",
     "sample_reverse_diffusion",
 ]

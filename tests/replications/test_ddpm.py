@@ -9,9 +9,9 @@ import torch
 
 from replications.ddpm.config import Config
 from replications.ddpm.method import build
-from replications.ddpm.precond import EpsPrecond
 from replications.ddpm.vlb import VariationalBound, discretized_gaussian_log_prob, gaussian_kl
 from shared.config import load
+from shared.precond import NoisePrediction, StepIndex
 from shared.processes import DiscreteVP
 
 CONFIGS = Path(__file__).resolve().parents[2] / "replications" / "ddpm" / "configs"
@@ -38,11 +38,11 @@ class Linear(torch.nn.Module):
 
 def test_eps_score_conversion_and_step_index():
     chain = DiscreteVP.linear(1e-4, 0.02, 1000)
-    pre = EpsPrecond(chain)
+    pre = NoisePrediction(StepIndex(chain.n_steps), chain)
     x, t = torch.randn(5, 2), torch.tensor([1, 10, 500, 999, 1000]) / 1000
-    eps = pre.eps(Linear(), x, t)
+    eps = pre(Linear(), x, t)
     assert torch.allclose(eps, x * (1 + (t * 1000 - 1)[:, None] / 1000))  # the net sees i - 1 (0-based)
-    assert torch.allclose(pre.score(Linear())(x, t), -eps / chain.sigma(t)[:, None])
+    assert torch.allclose(pre.field(Linear()).score(x, t), -eps / chain.sigma(t)[:, None])
 
 
 def test_l_simple_is_eq_14():
@@ -107,7 +107,7 @@ def test_bound_matches_its_closed_form_for_gaussian_data():
             a, sig = chain.alpha(t)[:, None], chain.sigma(t)[:, None]
             return sig * (x - a * m) / (a**2 * s2 + sig**2)
 
-    bound = VariationalBound(chain, EpsPrecond(chain), variance="posterior", clip_x0=None, data_range=None)
+    bound = VariationalBound(chain, NoisePrediction(StepIndex(chain.n_steps), chain), variance="posterior", clip_x0=None, data_range=None)
     x0 = m + math.sqrt(s2) * torch.randn(4000, d, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     with torch.no_grad():
         nll = bound(ExactEps(), x0, torch.Generator().manual_seed(1))

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from replications.ffjord import toy_figure
-from replications.ffjord.cnf import CNF, LogitTransform, cnf_log_prob, cnf_sample
+from replications.ffjord.cnf import CNF, CNFField, LogitTransform, cnf_log_prob, cnf_sample
 from replications.ffjord.config import ConcatSquashConfig, Config, MultiscaleConfig, ODEConfig
-from replications.ffjord.method import build, build_cnf, n_scales_for
+from replications.ffjord.method import SPEC, build, build_cnf, n_scales_for
 from replications.ffjord.objective import FFJORDLoss, RNODELoss
 from shared.cli import main
 from shared.config import load
@@ -22,6 +22,7 @@ from shared.likelihood import NLL, bits_per_dim
 
 CONFIGS = Path(__file__).resolve().parents[2] / "replications" / "ffjord" / "configs"
 EXACT = {"divergence": "exact", "atol": 1e-8, "rtol": 1e-8}
+BACK = torch.tensor([1.0, 0.0])  # every block backward, s: 1 -> 0
 
 
 class LinearField(nn.Module):
@@ -75,7 +76,7 @@ def test_toy_round_trip_x_to_z_to_x(gen):
     cnf = build_cnf(ConcatSquashConfig(hidden=(32, 32), n_blocks=2), (2,), ODEConfig(T=0.5)).double()
     x = torch.randn(20, 2, generator=gen, dtype=torch.float64)
     z = cnf_log_prob(cnf, x, generator=None, **EXACT).z
-    back = cnf_sample(cnf, z, atol=1e-8, rtol=1e-8)
+    back = cnf_sample(CNFField(cnf), z, BACK, atol=1e-8, rtol=1e-8)
     assert not torch.allclose(z, x, atol=1e-2)
     assert torch.allclose(back, x, atol=1e-5)
 
@@ -91,7 +92,7 @@ def test_multiscale_round_trip_and_structure(gen):
     probe = torch.Generator().manual_seed(0)
     res = cnf_log_prob(cnf, x, generator=probe, divergence="hutchinson", atol=1e-8, rtol=1e-8)
     assert res.z.shape == x.shape and res.nfe > 0
-    back = cnf_sample(cnf, res.z, atol=1e-8, rtol=1e-8)
+    back = cnf_sample(CNFField(cnf), res.z, BACK, atol=1e-8, rtol=1e-8)
     assert torch.allclose(back, x, atol=1e-5)
 
 
@@ -175,7 +176,7 @@ def test_cli_forward_hook_counts_every_velocity_evaluation(gen):
     for k, field in enumerate(cnf.fields):
         field.register_forward_pre_hook(lambda *_, k=k: per_block.__setitem__(k, per_block[k] + 1))
     with torch.no_grad():
-        cnf_sample(cnf, torch.randn(2, 1, 8, 8, generator=gen), atol=1e-3, rtol=1e-3)
+        cnf_sample(CNFField(cnf), torch.randn(2, 1, 8, 8, generator=gen), BACK, atol=1e-3, rtol=1e-3)
     assert calls[0] == sum(per_block) and min(per_block) > 0
     calls[0] = 0
     res = cnf_log_prob(cnf, torch.rand(2, 1, 8, 8, generator=gen), generator=gen, atol=1e-3, rtol=1e-3)
@@ -202,7 +203,7 @@ def test_toy_figure_panel_and_assemble(tmp_path):
     ckpt = tmp_path / "run" / "checkpoint.pt"
     overrides = ["train.steps=20", "train.checkpoint_every=20", "train.log_every=10", "train.batch_size=64"]
     argv = ["train", "--config", str(CONFIGS / "toy_rings.yaml"), "--out", str(ckpt), "--device", "cpu"]
-    main(build, Config, "ffjord", argv + [a for o in overrides for a in ("--set", o)])
+    main(SPEC, argv + [a for o in overrides for a in ("--set", o)])
     panel = tmp_path / "rings.npz"
     toy_figure.panel(ckpt, panel, grid=40, n_samples=500, n_test=300, n_entropy=20_000, tol=1e-5)
     p = dict(np.load(panel))

@@ -6,14 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from replications.score_sde.config import Config, ODESamplerConfig, SubVPSDEConfig, VESDEConfig
-from replications.score_sde.method import build, build_precond, build_process
-from replications.score_sde.mixture import GaussianMixture, bimodal_1d
-from replications.score_sde.objective import DSMLoss, LikelihoodDSMLoss
-from replications.score_sde.precond import NoisePrecond, SigmaScalePrecond
+from replications.score_sde.method import build, build_process
 from shared.config import ConfigError, load
+from shared.method import sample
+from shared.mixture import GaussianMixture, bimodal_1d
 from shared.processes import VESDE, VPSDE, SubVPSDE
 
 CONFIGS = sorted(Path("replications/score_sde/configs").glob("*.yaml"))
@@ -59,61 +57,6 @@ def test_process_kind_is_typed(tmp_path):
     assert isinstance(load(ok, Config, ["process.kind=ve"]).process, VESDEConfig)
 
 
-class OracleNet(nn.Module):
-    """Output c-dependent callable, for checking the preconditioners: net(x, c) = f(x, c)."""
-
-    def __init__(self, f):
-        super().__init__()
-        self.f = f
-
-    def forward(self, x, c):
-        return self.f(x, c)
-
-
-def test_preconditioning_identities():
-    vp, ve = VPSDE(), VESDE(0.01, 50.0)
-    t = torch.tensor([1e-5, 0.3, 1.0])
-    x = torch.randn(3, 2)
-    out = torch.randn(3, 2)
-    net = OracleNet(lambda x, c: out)
-    p = NoisePrecond(vp)
-    torch.testing.assert_close(p.condition(t), 999 * t)
-    torch.testing.assert_close(p.score(net)(x, t), -out / vp.sigma(t)[:, None])
-    q = SigmaScalePrecond(ve)
-    c = q.condition(torch.tensor([0.0, 1.0]))
-    torch.testing.assert_close(c, torch.tensor([0.0, 999.0]))  # log sigma_min -> 0, log sigma_max -> 999
-    torch.testing.assert_close(q.score(net)(x, t), out / ve.sigma(t)[:, None])
-    assert isinstance(build_precond(ve), SigmaScalePrecond) and isinstance(build_precond(SubVPSDE()), NoisePrecond)
-
-
-def test_dsm_loss_of_the_exact_score_is_closed_form():
-    """VP with N(0, I) data: p_t = N(0, I), score = -x, so || sigma s + z ||^2 / D has mean E_t[alpha_t^2]."""
-    vp = VPSDE()
-    net = OracleNet(lambda x, c: vp.sigma(c / 999)[:, None] * x)  # eps-net of the exact score: sigma * x
-    loss = DSMLoss(vp, NoisePrecond(vp))
-    x0 = torch.randn(200_000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    got = loss(net, x0, torch.Generator().manual_seed(1)).mean()
-    t = torch.linspace(vp.t_min, 1.0, 100_001, dtype=torch.float64)
-    expected = torch.trapezoid(vp.alpha(t) ** 2, t) / (1 - vp.t_min)
-    assert abs(float(got) - float(expected)) < 0.01, (float(got), float(expected))
-    worse = DSMLoss(vp, NoisePrecond(vp))(OracleNet(lambda x, c: 1.2 * net(x, c)), x0, torch.Generator().manual_seed(1))
-    assert worse.mean() > got + 0.005  # the exact score is the minimiser
-
-
-@pytest.mark.parametrize("process", [VESDE(0.01, 50.0), VPSDE(), SubVPSDE()], ids=["ve", "vp", "subvp"])
-def test_weightings_differ_by_g2_over_sigma2(process):
-    """lambda = g^2 (likelihood weighting) versus lambda = sigma^2: per example the ratio is g(t)^2 / sigma(t)^2."""
-    precond = build_precond(process)
-    net = OracleNet(lambda x, c: torch.sin(x) + 0.01 * c[:, None])
-    x0 = torch.randn(64, 3, dtype=torch.float64)
-    base = DSMLoss(process, precond, "sum")(net, x0, torch.Generator().manual_seed(3))
-    lik = LikelihoodDSMLoss(process, precond, "sum")(net, x0, torch.Generator().manual_seed(3))
-    t = process.sample_t(64, torch.Generator().manual_seed(3))
-    torch.testing.assert_close(lik, base * process.diffusion(t) ** 2 / process.sigma(t) ** 2)
-    mean = DSMLoss(process, precond, "mean")(net, x0, torch.Generator().manual_seed(3))
-    torch.testing.assert_close(base, 0.5 * 3 * mean)  # "sum" is the official code's 0.5 * sum
-
-
 @pytest.mark.parametrize("process", [VESDE(0.01, 5.0), VPSDE(), SubVPSDE()], ids=["ve", "vp", "subvp"])
 def test_mixture_score_is_the_gradient_of_the_marginal(process):
     mix = GaussianMixture(
@@ -139,9 +82,7 @@ def test_smoke_toy_method_samples_and_scores():
     cfg = load("replications/score_sde/configs/smoke_toy.yaml", Config, ["process.N=5"])
     method = build(cfg)
     gen = torch.Generator().manual_seed(0)
-    x = method.prior_sample((8, 2), gen, "cpu")
-    with torch.no_grad():
-        out = method.sample(method.net, x, generator=gen)
+    out = sample(method, (8, 2), generator=gen)
     assert out.shape == (8, 2) and torch.isfinite(out).all()
     loss = method.loss(method.net, torch.randn(8, 2), gen)
     assert loss.shape == (8,) and torch.isfinite(loss).all()

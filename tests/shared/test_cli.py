@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from replications.ddpm.config import Config
-from replications.ddpm.method import build
+from replications.ddpm.method import SPEC
 from shared.cli import main, parse_seeds
 
 REPO = Path(__file__).resolve().parents[2]
@@ -18,7 +17,7 @@ TINY = REPO / "replications" / "ddpm" / "configs" / "tiny_toy.yaml"
 
 
 def cli(*args):
-    main(build, Config, "ddpm", [str(a) for a in args])
+    main(SPEC, [str(a) for a in args])
 
 
 def test_help_shows_a_usage_example():

@@ -23,7 +23,7 @@ def gaussian_score(sde):
 @pytest.mark.parametrize("sde", [VPSDE(), SubVPSDE(), VESDE(sigma_min=0.01, sigma_max=50.0)], ids=["vp", "subvp", "ve"])
 def test_probability_flow_log_density_is_exact(sde):
     x = math.sqrt(S2) * torch.randn(300, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    res = log_prob_ode(sde.probability_flow(gaussian_score(sde)), x, sde.t_min, 1.0, sde.prior_logp, divergence="exact")
+    res = log_prob_ode(sde.probability_flow(gaussian_score(sde)), x, sde.t_min, 1.0, sde.prior.log_prob, divergence="exact")
     t0 = torch.tensor([sde.t_min], dtype=torch.float64)
     std0 = torch.sqrt(sde.alpha(t0) ** 2 * S2 + sde.sigma(t0) ** 2)
     ref = torch.distributions.Normal(0.0, std0).log_prob(x).sum(1)
@@ -46,9 +46,9 @@ def test_hutchinson_is_unbiased_for_a_non_symmetric_jacobian():
 def test_round_trip_prior_to_data_and_back():
     sde = VPSDE()
     f = sde.probability_flow(gaussian_score(sde))
-    z = sde.prior_sample((16, 2), torch.Generator().manual_seed(3), dtype=torch.float64)
+    z = sde.prior.sample((16, 2), torch.Generator().manual_seed(3), dtype=torch.float64)
     x = sample_ode(f, z, torch.tensor([1.0, sde.t_min], dtype=torch.float64))
-    back = log_prob_ode(f, x, sde.t_min, 1.0, sde.prior_logp, divergence="exact").z
+    back = log_prob_ode(f, x, sde.t_min, 1.0, sde.prior.log_prob, divergence="exact").z
     assert torch.allclose(back, z, atol=1e-4)
 
 

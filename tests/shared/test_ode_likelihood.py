@@ -13,7 +13,8 @@ import torch
 
 from shared.ode import divergence_exact, divergence_hutchinson, log_prob_ode, probe_noise
 from shared.processes import VESDE, VPSDE, SubVPSDE
-from shared.samplers import sample_probability_flow
+from shared.fields import ScoreField
+from shared.samplers import sample_flow
 
 MU = torch.tensor([0.5, -1.0], dtype=torch.float64)
 C = torch.tensor([[0.6, 0.2], [0.2, 0.4]], dtype=torch.float64)
@@ -77,7 +78,7 @@ def test_likelihood_with_the_process_prior_is_close():
     process = PROCESSES["vp"]
     x = data(64)
     res = log_prob_ode(
-        process.probability_flow(exact_score(process)), x, process.t_min, 1.0, process.prior_logp, divergence="exact"
+        process.probability_flow(exact_score(process)), x, process.t_min, 1.0, process.prior.log_prob, divergence="exact"
     )
     expected = log_density(process, x, torch.full((64,), process.t_min, dtype=torch.float64))
     assert (res.log_prob - expected).abs().mean() < 0.02
@@ -103,9 +104,9 @@ def test_hutchinson_log_prob_is_unbiased():
     f = process.probability_flow(exact_score(process))
     x = data(4).repeat(200, 1)
     res = log_prob_ode(
-        f, x, process.t_min, 1.0, process.prior_logp, rtol=1e-5, atol=1e-5, generator=torch.Generator().manual_seed(2)
+        f, x, process.t_min, 1.0, process.prior.log_prob, rtol=1e-5, atol=1e-5, generator=torch.Generator().manual_seed(2)
     )
-    exact = log_prob_ode(f, x[:4], process.t_min, 1.0, process.prior_logp, divergence="exact").log_prob
+    exact = log_prob_ode(f, x[:4], process.t_min, 1.0, process.prior.log_prob, divergence="exact").log_prob
     est = res.log_prob.reshape(200, 4)
     se = est.std(0) / math.sqrt(200)
     assert ((est.mean(0) - exact).abs() < 4 * se + 1e-6).all()
@@ -118,24 +119,23 @@ def test_probability_flow_round_trip(kind):
     process = PROCESSES[kind]
     x = data(32, seed=3)
     f = process.probability_flow(exact_score(process))
-    z = log_prob_ode(f, x, process.t_min, process.T, process.prior_logp, divergence="exact", rtol=1e-7, atol=1e-7).z
+    z = log_prob_ode(f, x, process.t_min, process.T, process.prior.log_prob, divergence="exact", rtol=1e-7, atol=1e-7).z
     assert z.std() > 0.5 * process.prior_std  # really at the prior's scale
     ts = torch.tensor([process.T, process.t_min], dtype=torch.float64)
-    back = sample_probability_flow(exact_score(process), z, ts, process=process, rtol=1e-7, atol=1e-7)
+    back = sample_flow(ScoreField(exact_score(process), process), z, ts, rtol=1e-7, atol=1e-7)
     torch.testing.assert_close(back, x, atol=1e-3, rtol=0)
 
 
 def test_ode_sampler_reports_nfe():
     process = PROCESSES["vp"]
     seen = {}
-    x = process.prior_sample((16, 2), torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = process.prior.sample((16, 2), torch.Generator().manual_seed(0), dtype=torch.float64)
     ts = torch.tensor([1.0, process.t_min], dtype=torch.float64)
     for tol in (1e-2, 1e-5):
-        sample_probability_flow(
-            exact_score(process),
+        sample_flow(
+            ScoreField(exact_score(process), process),
             x,
             ts,
-            process=process,
             rtol=tol,
             atol=tol,
             callback=lambda s, tol=tol: seen.__setitem__(tol, s.get("nfe")),

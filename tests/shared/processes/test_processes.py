@@ -93,9 +93,9 @@ def test_posterior_is_bayes_rule(process, gen):
 
 @pytest.mark.parametrize("process", [VPSDE(), VESDE(sigma_max=3.0), DiscreteVE(torch.linspace(0.1, 3, 5))])
 def test_prior_logp_is_the_gaussian_density(process, gen):
-    z = process.prior_sample((7, 3, 2), gen)
+    z = process.prior.sample((7, 3, 2), gen)
     ref = torch.distributions.Normal(0.0, process.prior_std).log_prob(z).flatten(1).sum(1)
-    assert torch.allclose(process.prior_logp(z), ref, atol=1e-4)
+    assert torch.allclose(process.prior.log_prob(z), ref, atol=1e-4)
     assert float(z.std()) == pytest.approx(process.prior_std, rel=0.5)
 
 

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from shared.fields import ScoreField
 from shared.processes import VPSDE, DiscreteVE, DiscreteVP
 from shared.samplers import SAMPLERS, sample_ancestral
 from shared.utils import PerSampleGenerator, append_dims
@@ -26,7 +27,7 @@ def exact_score(process):
         det = p * r - q**2
         return -torch.stack([r * d[:, 0] - q * d[:, 1], p * d[:, 1] - q * d[:, 0]], 1) / det[:, None]
 
-    return score
+    return ScoreField(score, process)
 
 
 def eps_from_score(process, score):
@@ -46,7 +47,7 @@ def eps_from_score(process, score):
 def test_reproduces_gaussian_data(process, n_steps, variance):
     n = 20000
     gen = torch.Generator().manual_seed(0)
-    x = process.prior_sample((n, 2), gen)
+    x = process.prior.sample((n, 2), gen)
     out = sample_ancestral(
         exact_score(process), x, process.time_grid(n_steps), process=process, variance=variance, generator=gen
     )
@@ -78,7 +79,7 @@ def test_last_step_returns_x0_hat_and_clipping_applies():
     chain = DiscreteVP.linear(1e-4, 0.02, 1000)
     x = torch.full((4, 2), 3.0)
     ts = torch.tensor([1 / 1000, 0.0])
-    out = sample_ancestral(lambda x, t: torch.zeros_like(x), x, ts, process=chain, clip_x0=(-1.0, 1.0))
+    out = sample_ancestral(ScoreField(lambda x, t: torch.zeros_like(x), chain), x, ts, process=chain, clip_x0=(-1.0, 1.0))
     assert torch.equal(out, torch.ones(4, 2))  # x0_hat = x / sqrt(alpha_bar_1) > 1, clipped
 
 
@@ -89,7 +90,7 @@ def test_callback_sees_every_step_and_samples_are_batch_invariant():
     g_all = PerSampleGenerator(range(8))
     full = sample_ancestral(
         score,
-        chain.prior_sample((8, 2), g_all),
+        chain.prior.sample((8, 2), g_all),
         ts,
         process=chain,
         generator=g_all,
@@ -97,7 +98,7 @@ def test_callback_sees_every_step_and_samples_are_batch_invariant():
     )
     assert seen == list(range(20))
     g_part = PerSampleGenerator(range(4, 8))
-    part = sample_ancestral(score, chain.prior_sample((4, 2), g_part), ts, process=chain, generator=g_part)
+    part = sample_ancestral(score, chain.prior.sample((4, 2), g_part), ts, process=chain, generator=g_part)
     assert torch.allclose(full[4:], part, atol=1e-6)
 
 
@@ -106,7 +107,7 @@ def test_registry_and_the_vp_sde_grid():
     vp = VPSDE()
     out = sample_ancestral(
         exact_score(vp),
-        vp.prior_sample((4000, 2), torch.Generator().manual_seed(1)),
+        vp.prior.sample((4000, 2), torch.Generator().manual_seed(1)),
         vp.time_grid(200),
         process=vp,
         generator=torch.Generator().manual_seed(2),

@@ -11,13 +11,14 @@ import math
 import pytest
 import torch
 
+from shared.fields import ScoreField
 from shared.processes import VESDE, VPSDE, SubVPSDE
 from shared.samplers import (
     SAMPLERS,
     AncestralPredictor,
     EulerMaruyamaPredictor,
-    LangevinCorrector,
     ReverseDiffusionPredictor,
+    SNRLangevinCorrector,
     sample_pc,
 )
 from shared.utils import PerSampleGenerator
@@ -43,7 +44,7 @@ def exact_score(process):
         r = torch.softmax(logw, dim=1)
         return -(r[:, :, None] * pd).sum(1)
 
-    return score
+    return ScoreField(score, process)
 
 
 def check_mixture(x, tol_w=0.03, tol_mu=0.08, tol_cov=0.06):
@@ -68,10 +69,13 @@ CASES = {  # sampler name -> (grid steps, options)
     "reverse_diffusion": (500, {}),
     "ancestral_sde": (500, {}),
     "ancestral": (500, {}),
-    "pc": (250, {"corrector": LangevinCorrector(snr=0.16, norms="batch")}),  # the official code's batch norms
-    "langevin": (300, {"snr": 0.16, "n_steps": 2, "norms": "batch"}),  # the weakest sampler (Table 1, C2000)
-    "probability_flow": (1, {"denoise": True}),
+    "pc": (250, {"corrector": SNRLangevinCorrector(snr=0.16, norms="batch")}),  # the official code's batch norms
+    "corrector_only": (300, {"snr": 0.16, "n_steps": 2, "norms": "batch"}),  # the weakest sampler (Table 1, C2000)
+    "ode": (1, {"denoise": True}),  # the probability-flow ODE, adaptive
+    "euler": (500, {}),  # the probability-flow ODE, fixed steps
+    "heun": (100, {}),
 }
+ODE_SAMPLERS = {"ode", "euler", "heun"}  # integrate field.velocity: no process argument
 
 
 @pytest.mark.parametrize("kind", PROCESSES)
@@ -80,12 +84,13 @@ def test_sampler_reproduces_gaussian_mixture(name, kind):
     process = PROCESSES[kind]
     n_steps, options = CASES[name]
     gen = torch.Generator().manual_seed(0)
-    x = process.prior_sample((4000, 2), gen, dtype=torch.float64)
+    x = process.prior.sample((4000, 2), gen, dtype=torch.float64)
     ts = process.time_grid(n_steps).double()
     with torch.no_grad():
-        out = SAMPLERS[name](exact_score(process), x, ts, process=process, generator=gen, **options)
+        kw = {} if name in ODE_SAMPLERS else {"process": process}
+        out = SAMPLERS[name](exact_score(process), x, ts, generator=gen, **kw, **options)
     # corrector-only sampling lags behind the annealing: its weights may be off by up to 0.05, the others' by 0.03
-    check_mixture(out, tol_w=0.05 if name == "langevin" else 0.03)
+    check_mixture(out, tol_w=0.05 if name == "corrector_only" else 0.03)
 
 
 def test_registry_covers_every_case():
@@ -96,12 +101,12 @@ def test_pc_orders_differ_and_both_sample():
     """Algorithm 1's order (predictor first) and the official code's (corrector first) are both valid samplers."""
     process = PROCESSES["ve"]
     score = exact_score(process)
-    x = process.prior_sample((4000, 2), torch.Generator().manual_seed(1), dtype=torch.float64)
+    x = process.prior.sample((4000, 2), torch.Generator().manual_seed(1), dtype=torch.float64)
     ts = process.time_grid(250).double()
     outs = []
     for first in (False, True):
         gen = torch.Generator().manual_seed(2)
-        corrector = LangevinCorrector(snr=0.16, norms="batch")
+        corrector = SNRLangevinCorrector(snr=0.16, norms="batch")
         outs.append(sample_pc(score, x, ts, process=process, corrector=corrector, corrector_first=first, generator=gen))
         check_mixture(outs[-1])
     assert not torch.allclose(outs[0], outs[1])
@@ -115,8 +120,8 @@ def test_wrong_score_fails_the_check():
         a, s = process.alpha(t)[:, None], process.sigma(t)[:, None]
         return -(x - a * 0.0) / (a**2 * 2.0 + s**2)
 
-    x = process.prior_sample((4000, 2), torch.Generator().manual_seed(0), dtype=torch.float64)
-    out = SAMPLERS["reverse_diffusion"](gaussian_score, x, process.time_grid(100).double(), process=process)
+    x = process.prior.sample((4000, 2), torch.Generator().manual_seed(0), dtype=torch.float64)
+    out = SAMPLERS["reverse_diffusion"](ScoreField(gaussian_score, process), x, process.time_grid(100).double(), process=process)
     with pytest.raises(AssertionError):
         check_mixture(out)
 
@@ -156,7 +161,7 @@ def test_langevin_step_size_uses_snr():
     x = torch.randn(3, 2, dtype=torch.float64)
     t = torch.full((3,), 0.5, dtype=torch.float64)
     score = exact_score(ve)
-    got, mean = LangevinCorrector(snr=0.2)(
+    got, mean = SNRLangevinCorrector(snr=0.2)(
         score, x, t, t - 0.01, process=ve, generator=torch.Generator().manual_seed(5)
     )
     z = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
@@ -170,9 +175,9 @@ def test_per_example_norms_blow_up_in_two_dimensions():
     """Algorithm 4's per-example step 2 (r |z| / |score|)^2 explodes where the score vanishes (a mode's centre):
     in 2-D at r = 0.16 the mixture is visibly distorted, which is why the toy configs use the batch norms."""
     process = PROCESSES["ve"]
-    x = process.prior_sample((4000, 2), torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = process.prior.sample((4000, 2), torch.Generator().manual_seed(0), dtype=torch.float64)
     gen = torch.Generator().manual_seed(1)
-    corrector = LangevinCorrector(snr=0.16, norms="example")
+    corrector = SNRLangevinCorrector(snr=0.16, norms="example")
     out = sample_pc(
         exact_score(process), x, process.time_grid(250).double(), process=process, corrector=corrector, generator=gen
     )
@@ -187,7 +192,7 @@ def test_per_sample_generator_makes_samples_batch_independent():
 
     def draw(seeds):
         gen = PerSampleGenerator(seeds)
-        x = process.prior_sample((len(seeds), 2), gen, dtype=torch.float64)
-        return sample_pc(score, x, ts, process=process, corrector=LangevinCorrector(snr=0.01), generator=gen)
+        x = process.prior.sample((len(seeds), 2), gen, dtype=torch.float64)
+        return sample_pc(score, x, ts, process=process, corrector=SNRLangevinCorrector(snr=0.01), generator=gen)
 
     torch.testing.assert_close(draw(range(6))[2:4], draw([2, 3]))

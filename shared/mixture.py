@@ -1,4 +1,4 @@
-"""Gaussian mixtures with exact scores at every t of a Score-SDE process (Song et al. 2021, Fig. 1-2 idea).
+"""Gaussian mixtures with exact densities and scores, also at every t of a Gaussian process (closed-form truths).
 
 If x0 ~ sum_k w_k N(mu_k, C_k) and x_t = alpha_t x0 + sigma_t z, then p_t = sum_k w_k N(alpha_t mu_k,
 alpha_t^2 C_k + sigma_t^2 I) (Eq. 29-33 kernels): densities, scores and samples in closed form, no training.

@@ -1,0 +1,292 @@
+"""What the CLI's commands do, for any method: train a run, load it back, sample shards, evaluate, plot.
+
+Every tool that reads a checkpoint (the CLI, figure scripts, sweeps) goes through ``load_run``: the checkpoint
+names its replication and the module of its ``Spec``, so the method is rebuilt from the file alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from shared.config import ConfigError, dump, from_dict, to_dict
+from shared.data.source import DataSource
+from shared.data.transforms import to_uint8
+from shared.distributed import StopCondition
+from shared.evaluate import evaluate_run
+from shared.method import Method, Spec, count_nfe, sample
+from shared.provenance import provenance
+from shared.train import fit, load_checkpoint, save_atomic
+from shared.utils import PerSampleGenerator, derive_seed
+
+FORMAT_VERSION = 2  # of checkpoints and sample files written here
+
+
+@dataclass
+class Run:
+    """A trained run loaded back: its checkpoint dict, resolved config, method (weights loaded, eval mode), spec."""
+
+    path: Path
+    ckpt: dict
+    cfg: object
+    method: Method
+    spec: Spec
+
+    @property
+    def experiment(self) -> str:
+        return self.ckpt["experiment"]
+
+    @property
+    def seed(self) -> int:
+        return int(self.ckpt["seed"])
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.cfg.data.shape)
+
+    def data(self) -> DataSource:
+        """The run's data source (held-out data, scaling), seeded as in training."""
+        return DataSource(self.cfg.data, self.seed)
+
+
+def spec_of(ckpt: dict) -> Spec:
+    """The ``Spec`` a checkpoint was written by (its ``spec_module``; older files: replications.<name>.method)."""
+    module = ckpt.get("spec_module") or f"replications.{ckpt['replication']}.method"
+    return importlib.import_module(module).SPEC
+
+
+def load_run(
+    path: str | Path, spec: Spec | None = None, weights: str = "ema", device: torch.device | str = "cpu"
+) -> Run:
+    """Rebuild the method of a final checkpoint and load its EMA (or raw) weights.
+
+    Args:
+        path: a final ``checkpoint.pt`` written by ``train``.
+        spec: the replication expected (the CLI's own); None takes the one the checkpoint names.
+        weights: "ema" or "raw".
+        device: where the net goes.
+
+    Raises:
+        FileNotFoundError: no such file. ConfigError: the checkpoint is of another replication, or not final.
+    """
+    path = Path(path)
+    ckpt = load_checkpoint(path)
+    if "config" not in ckpt or "replication" not in ckpt:
+        raise ConfigError(
+            f"{path}: not a final checkpoint (no config/replication; a resumable train_state.pt?): "
+            "rerun the train command to finish it"
+        )
+    if spec is not None and ckpt["replication"] != spec.name:
+        raise ConfigError(
+            f"{path}: a {ckpt['replication']} checkpoint, not {spec.name}; "
+            f"use python -m replications.{ckpt['replication']} ..."
+        )
+    spec = spec or spec_of(ckpt)
+    cfg = from_dict(spec.config, ckpt["config"], f"{path} (stored config)")
+    method = spec.build(cfg)
+    method.net.load_state_dict(ckpt["ema_net" if weights == "ema" else "net"])
+    method.net.to(device).eval()
+    return Run(path, ckpt, cfg, method, spec)
+
+
+def train(spec: Spec, cfg, config_path: Path, seed: int, out: Path, ddp, max_minutes: float | None) -> None:
+    """Train (resuming from the run folder's state) and write the final checkpoint ``out`` on rank 0."""
+    device = ddp.device
+    torch.manual_seed(derive_seed(seed, "init"))  # identical initial weights on every rank
+    method = spec.build(cfg)
+    run_dir = out.parent
+    n_params = sum(p.numel() for p in method.net.parameters())
+    if ddp.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dump(cfg, run_dir / "config.yaml")
+        where = f", {ddp.world} processes" if ddp.world > 1 else ""
+        job = f", SLURM job {os.environ['SLURM_JOB_ID']}" if "SLURM_JOB_ID" in os.environ else ""
+        print(
+            f"{spec.name}: {config_path.stem}, seed {seed}, {n_params / 1e6:.3f}M parameters, device {device}"
+            f"{where}{job}",
+            flush=True,
+        )
+    extra = {
+        "replication": spec.name,
+        "spec_module": spec.module,
+        "format_version": FORMAT_VERSION,
+        "experiment": config_path.stem,
+        "seed": seed,
+        "config": to_dict(cfg),
+    }
+    data = DataSource(cfg.data, seed)
+    with StopCondition(max_minutes) as stop:
+        state = fit(method.net, method.loss, data, cfg.train, run_dir, seed=seed, device=device, extra=extra, stop=stop)
+    if not ddp.is_main:
+        return
+    ema_net = {k.removeprefix("module."): v for k, v in state["ema"].items() if k != "n_averaged"}
+    final = {
+        **extra,
+        "net": state["net"],
+        "ema_net": ema_net,
+        "step": state["step"],
+        "n_params": n_params,
+        "provenance": provenance(),
+    }
+    save_atomic(final, out)
+    print(f"wrote {out}", flush=True)
+
+
+def sample_seeds(run: Run, seeds: Sequence[int], batch_size: int, device: torch.device) -> tuple[torch.Tensor, float]:
+    """Samples (N, *D) on CPU for per-sample ``seeds`` (batch-size independent) and the mean NFE per sample."""
+    chunks, nfe = [], []
+    bar = tqdm(total=len(seeds), desc=f"sample {run.spec.name}/{run.experiment}", unit="img", disable=None)
+    for start in range(0, len(seeds), batch_size):
+        batch = list(seeds[start : start + batch_size])
+        with count_nfe(run.method.net) as calls:
+            x = sample(run.method, (len(batch), *run.shape), generator=PerSampleGenerator(batch, device), device=device)
+        chunks.append(x.float().cpu())
+        nfe.append(calls[0])
+        bar.update(len(batch))
+        if not sys.stderr.isatty():
+            print(f"sampled {start + len(batch)}/{len(seeds)}", flush=True)
+    bar.close()
+    return torch.cat(chunks), float(np.mean(nfe))
+
+
+def write_samples(run: Run, seeds: Sequence[int], batch_size: int, device: torch.device, out: Path, weights: str):
+    """Sample ``seeds`` and write them atomically to ``out`` (.npz: x, uint8 for images, seeds, metadata)."""
+    x, nfe = sample_seeds(run, seeds, batch_size, device)
+    if not torch.isfinite(x).all():
+        raise FloatingPointError(f"non-finite samples from {run.path}; not writing {out}")
+    meta = {
+        "replication": run.spec.name,
+        "format_version": FORMAT_VERSION,
+        "experiment": run.experiment,
+        "seed": run.seed,
+        "sample_seeds": f"{seeds[0]}-{seeds[-1]}",
+        "weights": weights,
+        "nfe_per_sample": nfe,
+        "sampler": run.method.info,
+        "provenance": provenance(),
+    }
+    arrays = {"x": x.numpy(), "seeds": np.asarray(seeds), "meta": np.asarray(json.dumps(meta))}
+    if run.cfg.data.is_image:
+        arrays["uint8"] = to_uint8(x, run.cfg.data.data_range).numpy()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, out)
+    print(f"wrote {out} ({len(x)} samples, NFE {nfe:.0f})", flush=True)
+
+
+def load_samples(paths: Sequence[Path]) -> tuple[torch.Tensor, dict]:
+    """Samples (N, *D) concatenated over shards written by ``write_samples``, and the metadata of the set."""
+    xs, metas = [], []
+    for path in paths:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"samples file not found: {path}")
+        with np.load(path) as f:
+            xs.append(torch.from_numpy(f["x"]))
+            metas.append(json.loads(str(f["meta"])))
+    meta = dict(metas[0])
+    meta["sample_seeds"] = ", ".join(m["sample_seeds"] for m in metas)
+    meta["nfe_per_sample"] = float(np.mean([m["nfe_per_sample"] for m in metas]))
+    meta["shards"] = [str(p) for p in paths]
+    return torch.cat(xs), meta
+
+
+def evaluate(run: Run, sample_paths: Sequence[Path], out: Path, weights: str, feature_net, cache_dir, device) -> dict:
+    """Every metric of the run's data set (``shared.evaluate``), written with provenance to ``out`` (JSON)."""
+    samples, sample_meta = load_samples(sample_paths)
+    nll_fn = None
+    if run.method.nll is not None:
+
+        def nll_fn(x, gen):
+            with torch.no_grad():
+                return run.method.nll(run.method.net, x, gen)
+
+    metrics, info = evaluate_run(
+        run.data(),
+        run.cfg.evaluate,
+        samples,
+        nll_fn,
+        device=device,
+        seed=derive_seed(run.seed, "evaluate"),
+        feature_net=feature_net,
+        cache_dir=cache_dir,
+    )
+    metrics["nfe_per_sample"] = {"value": sample_meta["nfe_per_sample"], "stderr": None, "n": len(samples)}
+    report = {
+        "replication": run.spec.name,
+        "format_version": FORMAT_VERSION,
+        "experiment": run.experiment,
+        "dataset": run.cfg.data.name,
+        "seed": run.seed,
+        "train_steps": run.ckpt["step"],
+        "n_params": run.ckpt.get("n_params"),
+        "weights": weights,
+        "n_samples": len(samples),
+        "metrics": metrics,
+        "protocol": info,
+        "sampler": run.method.info,
+        "samples": sample_meta,
+        "config": run.ckpt["config"],
+        "checkpoint_provenance": run.ckpt["provenance"],
+        "provenance": provenance(),
+    }
+    write_json(report, out)
+    summary = ", ".join(f"{k} {v['value']:.4g}" for k, v in metrics.items())
+    print(f"wrote {out}: {summary}", flush=True)
+    return report
+
+
+def write_json(obj: dict, path: Path) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, default=float))
+    os.replace(tmp, path)
+
+
+def figures(run: Run, sample_paths: Sequence[Path], out: Path, device: torch.device) -> None:
+    """Loss curve; 2-D scatter or image grid; for images, a strip of the state along the sampler."""
+    from shared import figures as fig
+
+    samples, _ = load_samples(sample_paths)
+    title = f"{run.spec.name} · {run.experiment}"
+    out.mkdir(parents=True, exist_ok=True)
+    log = run.path.parent / "train_log.csv"
+    if log.is_file():
+        fig.loss_curve(log, out / "loss.png", title=title)
+    if not run.cfg.data.is_image:
+        fig.scatter_2d(samples.numpy(), run.data().test_points().numpy(), out / "samples.png", title=title)
+        return
+    data_range = run.cfg.data.data_range
+    fig.image_grid(to_uint8(samples[:64], data_range).numpy(), out / "samples.png", title=title)
+    frames, times = [], []
+
+    def keep(state: dict) -> None:
+        frames.append(to_uint8(state.get("x0", state["x"]).float().cpu(), data_range).numpy())
+        times.append(float(state["t"]))
+
+    n_show = 8
+    sample(run.method, (n_show, *run.shape), generator=PerSampleGenerator(range(n_show), device), device=device,
+           callback=keep)
+    if not frames:
+        return
+    pick = np.unique(np.linspace(0, len(frames) - 1, 10).round().astype(int))
+    fig.progressive_strip(
+        np.stack([frames[i] for i in pick]),
+        [times[i] for i in pick],
+        out / "progressive.png",
+        title=f"{title}: along the sampler (predicted x0 where the sampler has one)",
+    )
+
+
+__all__ = ["FORMAT_VERSION", "Run", "evaluate", "figures", "load_run", "load_samples", "sample_seeds", "spec_of",
+           "train", "write_json", "write_samples"]
