@@ -1,4 +1,4 @@
-"""Evaluation protocol: which metrics a run gets, computed from its checkpoint and its samples.
+"""Evaluation protocol: which metrics a run gets, chosen by what its data is (``DataConfig.quality_metric``).
 
 2-D toys: NLL in nats on fresh test points and two-sample distances (energy distance, MMD) to fresh data.
 8x8 digits: Fréchet distance in a digits classifier's feature space (``fd_digits``, never called FID) and
@@ -85,8 +85,8 @@ def evaluate_run(
         (metrics, info): metrics maps a name to {"value", "stderr", "n"}; info says how they were computed.
     """
     metrics, info = {}, {}
-    name = data.cfg.name
-    if not data.cfg.is_image:
+    name, quality = data.cfg.name, data.cfg.quality_metric
+    if quality == "two_sample":
         from shared.data.toy2d import toy_log_density
         from shared.metrics.two_sample import energy_distance, mmd_rbf
 
@@ -104,11 +104,11 @@ def evaluate_run(
         return metrics, info
 
     samples_uint8 = to_uint8(samples, data.cfg.data_range)
-    if name == "digits":
+    if quality == "fd_digits":
         from shared.metrics.digits_features import fd_digits, load_classifier
 
         if feature_net is None:
-            raise ValueError("digits runs need --feature-net (train one: python -m shared.metrics.digits_features)")
+            raise ValueError(f"{name} runs need --feature-net (train one: python -m shared.metrics.digits_features)")
         classifier = load_classifier(feature_net)
         metrics["fd_digits"] = {
             "value": fd_digits(samples_uint8, data.train_uint8, classifier),
@@ -116,13 +116,15 @@ def evaluate_run(
             "n": len(samples),
         }
         info["fd_implementation"] = f"Fréchet distance in the feature space of the digits classifier {feature_net}"
-    else:
+    elif quality == "fid":
         from shared.metrics.fid import FID_IMPLEMENTATION, fid_from_samples, reference_stats
 
         mu, sigma = reference_stats(f"{name}-train", lambda: data.train_uint8, cache_dir)
         metrics["fid"] = {"value": fid_from_samples(samples_uint8, mu, sigma), "stderr": None, "n": len(samples)}
         info["fid_implementation"] = FID_IMPLEMENTATION
         info["fid_reference"] = f"{name} training set, all images"
+    else:
+        raise ValueError(f"data set {name}: no evaluation for quality metric {quality!r}")
     if nll_fn is not None and cfg.nll_examples > 0:
         test = data.test_uint8()[: cfg.nll_examples]
         nats, discrete = nll_of_test_images(data, test, nll_fn, cfg, device, seed)

@@ -73,9 +73,7 @@ def sample(
     """Draw ``shape`` (B, *D) samples: prior draw, then the method's sampler on its grid (no autograd)."""
     with torch.no_grad():
         x_prior = method.prior.sample(shape, generator, device)
-        return method.sampler(
-            method.field, x_prior, method.grid.to(device), generator=generator, callback=callback
-        )
+        return method.sampler(method.field, x_prior, method.grid.to(device), generator=generator, callback=callback)
 
 
 @contextmanager

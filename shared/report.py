@@ -108,6 +108,21 @@ def _write(text: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def write_table(df: pd.DataFrame, out: str | Path, title: str = "", notes: str = "", floatfmt: str = ".4g") -> str:
+    """Write one table as ``<out>.md`` (title, table, notes), ``.csv`` and ``.tex``, atomically; returns the Markdown.
+
+    Every table the pipeline writes goes through here, so all have the same three forms.
+    """
+    out = Path(out).with_suffix("")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table = df.to_markdown(index=False, floatfmt=floatfmt)
+    md = (f"{title}\n\n" if title else "") + table + (f"\n\n{notes}" if notes else "") + "\n"
+    _write(md, out.with_suffix(".md"))
+    _write(df.to_csv(index=False), out.with_suffix(".csv"))
+    _write(df.to_latex(index=False, float_format=lambda v: format(v, floatfmt)), out.with_suffix(".tex"))
+    return md
+
+
 def main(argv: list[str] | None = None) -> None:
     """Write ``summary.csv`` (every run), ``summary.md`` (paper beside ours) into ``--out-dir``."""
     p = argparse.ArgumentParser(
@@ -125,6 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     summary = summarize(df)
     _write(summary.to_csv(index=False), args.out_dir / "summary.csv")
     _write(to_markdown(summary), args.out_dir / "summary.md")
+    _write(summary.to_latex(index=False, float_format=lambda v: format(v, ".4g")), args.out_dir / "summary.tex")
     print(f"wrote {args.out_dir}/summary.md ({len(summary)} rows)")
 
 

@@ -275,8 +275,13 @@ def figures(run: Run, sample_paths: Sequence[Path], out: Path, device: torch.dev
         times.append(float(state["t"]))
 
     n_show = 8
-    sample(run.method, (n_show, *run.shape), generator=PerSampleGenerator(range(n_show), device), device=device,
-           callback=keep)
+    sample(
+        run.method,
+        (n_show, *run.shape),
+        generator=PerSampleGenerator(range(n_show), device),
+        device=device,
+        callback=keep,
+    )
     if not frames:
         return
     pick = np.unique(np.linspace(0, len(frames) - 1, 10).round().astype(int))
@@ -288,5 +293,16 @@ def figures(run: Run, sample_paths: Sequence[Path], out: Path, device: torch.dev
     )
 
 
-__all__ = ["FORMAT_VERSION", "Run", "evaluate", "figures", "load_run", "load_samples", "sample_seeds", "spec_of",
-           "train", "write_json", "write_samples"]
+__all__ = [
+    "FORMAT_VERSION",
+    "Run",
+    "evaluate",
+    "figures",
+    "load_run",
+    "load_samples",
+    "sample_seeds",
+    "spec_of",
+    "train",
+    "write_json",
+    "write_samples",
+]

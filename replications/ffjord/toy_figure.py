@@ -106,24 +106,28 @@ def assemble(panels: list[Path], out: Path, table: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90, bbox_inches="tight")  # a commit-size PNG (< 300 KB)
     plt.close(fig)
-    rows = [
-        "| set | train steps | test NLL (nats) | true entropy (nats, MC) | sampling NFE | sum T_k |",
-        "|---|---|---|---|---|---|",
-    ]
+    import pandas as pd
+
+    from shared.report import write_table
+
+    rows = []
     for info in infos:
         nll, ent = info["nll_nats"], info["entropy_nats"]
         ent_s = "unknown (no closed-form density)" if math.isnan(ent[0]) else f"{ent[0]:.3f} ± {ent[1]:.3f}"
         rows.append(
-            f"| {info['name']} | {info['train_steps']} | {nll[0]:.3f} ± {nll[1]:.3f} | {ent_s} | "
-            f"{info['sample_nfe']} | {info['end_time']:.3f} |"
+            {
+                "set": info["name"],
+                "train steps": info["train_steps"],
+                "test NLL (nats)": f"{nll[0]:.3f} ± {nll[1]:.3f}",
+                "true entropy (nats, MC)": ent_s,
+                "sampling NFE": info["sample_nfe"],
+                "sum T_k": round(info["end_time"], 3),
+            }
         )
     commits = sorted({info.get("provenance", {}).get("git_commit", "unknown")[:12] for info in infos})
     tols = sorted({str(tuple(info.get("eval_tol", ("training tolerance",)))) for info in infos})
-    rows.append("")
-    rows.append(f"Evaluated at (atol, rtol) {', '.join(tols)}; code {', '.join(commits)}.")
-    table.parent.mkdir(parents=True, exist_ok=True)
-    table.write_text("\n".join(rows) + "\n")
-    print("\n".join(rows), flush=True)
+    notes = f"Evaluated at (atol, rtol) {', '.join(tols)}; code {', '.join(commits)}."
+    print(write_table(pd.DataFrame(rows), table, notes=notes), flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -141,12 +145,12 @@ def main(argv: list[str] | None = None) -> None:
     b = sub.add_parser("assemble", help="the figure and the NLL/entropy table from panels")
     b.add_argument("--panels", required=True, type=Path, nargs="+")
     b.add_argument("--out", required=True, type=Path)
-    b.add_argument("--table", required=True, type=Path)
+    b.add_argument("--table", type=Path, default=None, help="Markdown NLL table (default: toy_nll.md beside --out)")
     args = p.parse_args(argv)
     if args.command == "panel":
         panel(args.ckpt, args.out, args.grid, args.n_samples, args.n_test, args.n_entropy, args.tol)
     else:
-        assemble(args.panels, args.out, args.table)
+        assemble(args.panels, args.out, args.table or args.out.with_name("toy_nll.md"))
 
 
 if __name__ == "__main__":

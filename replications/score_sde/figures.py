@@ -15,7 +15,6 @@ predictor-only / corrector-only / PC / ODE at a matched budget of score evaluati
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
@@ -147,10 +146,15 @@ def sample_quality(run: Run, x: torch.Tensor, feature_net: Path | None) -> tuple
     )
 
 
-def sampler_table(ckpt_path: Path, out: Path, n: int, steps: int, feature_net: Path | None, seed: int = 0) -> list:
+def sampler_table(
+    ckpt_path: Path, out: Path, n: int | None, steps: int | None, feature_net: Path | None, seed: int = 0
+) -> list:
     """Table 1 idea on a trained run: each sampler at about 2 * steps score evaluations (ODE: adaptive)."""
     run = load_run(ckpt_path, device="cpu")
     cfg, field = run.cfg, run.method.field
+    image = cfg.data.is_image  # images: fewer samples and steps, to keep the smoke pipeline CPU-sized
+    n = n or (100 if image else 1000)
+    steps = steps or (25 if image else 50)
     process = field.process
     snr = getattr(cfg.sample, "snr", 0.16)
     norms = getattr(cfg.sample, "norms", "example")
@@ -187,16 +191,12 @@ def sampler_table(ckpt_path: Path, out: Path, n: int, steps: int, feature_net: P
             x = sample_flow(field, x_prior, ts, denoise=True)
         metric, value = sample_quality(run, x, feature_net)
         rows.append({"sampler": "ODE (dopri5, rtol = atol = 1e-5)", "nfe": calls[0], metric: value})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"| sampler | NFE | {metric} |", "|---|---|---|"]
-    lines += [f"| {r['sampler']} | {r['nfe']} | {r[metric]:.4g} |" for r in rows]
+    import pandas as pd
+
+    from shared.report import write_table
+
     title = f"Samplers on {run.experiment} (seed {run.seed}, {n} samples; lower is better)"
-    out.write_text(f"{title}\n\n" + "\n".join(lines) + "\n")
-    with open(out.with_suffix(".csv"), "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["sampler", "nfe", metric])
-        writer.writeheader()
-        writer.writerows(rows)
-    print(out.read_text())
+    print(write_table(pd.DataFrame(rows), out, title=title))
     return rows
 
 
@@ -251,8 +251,10 @@ def main(argv: list[str] | None = None) -> None:
     s = sub.add_parser("samplers", help="Table 1 idea: samplers at a matched budget on a trained run")
     s.add_argument("--ckpt", type=Path, required=True)
     s.add_argument("--out", type=Path, required=True, help="markdown table (a .csv is written beside it)")
-    s.add_argument("--n", type=int, default=1000, help="samples per sampler")
-    s.add_argument("--steps", type=int, default=50, help="PC steps; predictor/corrector-only get twice as many")
+    s.add_argument("--n", type=int, default=None, help="samples per sampler (default: 1000 for toys, 100 for images)")
+    s.add_argument(
+        "--steps", type=int, default=None, help="PC steps; predictor/corrector-only get twice as many (50 / 25)"
+    )
     s.add_argument("--feature-net", type=Path, default=None, help="digits classifier (digits runs)")
     f = sub.add_parser("nfe", help="Fig. 3 idea: NFE against ODE tolerance")
     f.add_argument("--ckpt", type=Path, nargs="*", default=[], help="trained runs to add to the exact-score curves")

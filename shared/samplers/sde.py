@@ -177,9 +177,7 @@ def sample_euler_maruyama(field: Field, x: Tensor, ts: Tensor, *, process: SDE, 
     return sample_pc(field, x, ts, process=process, predictor=EulerMaruyamaPredictor(), corrector=None, **options)
 
 
-def sample_reverse_diffusion(
-    field: Field, x: Tensor, ts: Tensor, *, process: GaussianProcess, **options
-) -> Tensor:
+def sample_reverse_diffusion(field: Field, x: Tensor, ts: Tensor, *, process: GaussianProcess, **options) -> Tensor:
     """Predictor-only sampling with reverse diffusion (Eq. 46-47; Table 1, "P1000")."""
     return sample_pc(field, x, ts, process=process, predictor=ReverseDiffusionPredictor(), corrector=None, **options)
 

@@ -107,7 +107,9 @@ def test_bound_matches_its_closed_form_for_gaussian_data():
             a, sig = chain.alpha(t)[:, None], chain.sigma(t)[:, None]
             return sig * (x - a * m) / (a**2 * s2 + sig**2)
 
-    bound = VariationalBound(chain, NoisePrediction(StepIndex(chain.n_steps), chain), variance="posterior", clip_x0=None, data_range=None)
+    bound = VariationalBound(
+        chain, NoisePrediction(StepIndex(chain.n_steps), chain), variance="posterior", clip_x0=None, data_range=None
+    )
     x0 = m + math.sqrt(s2) * torch.randn(4000, d, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     with torch.no_grad():
         nll = bound(ExactEps(), x0, torch.Generator().manual_seed(1))

@@ -23,7 +23,9 @@ def gaussian_score(sde):
 @pytest.mark.parametrize("sde", [VPSDE(), SubVPSDE(), VESDE(sigma_min=0.01, sigma_max=50.0)], ids=["vp", "subvp", "ve"])
 def test_probability_flow_log_density_is_exact(sde):
     x = math.sqrt(S2) * torch.randn(300, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    res = log_prob_ode(sde.probability_flow(gaussian_score(sde)), x, sde.t_min, 1.0, sde.prior.log_prob, divergence="exact")
+    res = log_prob_ode(
+        sde.probability_flow(gaussian_score(sde)), x, sde.t_min, 1.0, sde.prior.log_prob, divergence="exact"
+    )
     t0 = torch.tensor([sde.t_min], dtype=torch.float64)
     std0 = torch.sqrt(sde.alpha(t0) ** 2 * S2 + sde.sigma(t0) ** 2)
     ref = torch.distributions.Normal(0.0, std0).log_prob(x).sum(1)

@@ -11,9 +11,9 @@ import math
 import pytest
 import torch
 
+from shared.fields import ScoreField
 from shared.ode import divergence_exact, divergence_hutchinson, log_prob_ode, probe_noise
 from shared.processes import VESDE, VPSDE, SubVPSDE
-from shared.fields import ScoreField
 from shared.samplers import sample_flow
 
 MU = torch.tensor([0.5, -1.0], dtype=torch.float64)
@@ -78,7 +78,12 @@ def test_likelihood_with_the_process_prior_is_close():
     process = PROCESSES["vp"]
     x = data(64)
     res = log_prob_ode(
-        process.probability_flow(exact_score(process)), x, process.t_min, 1.0, process.prior.log_prob, divergence="exact"
+        process.probability_flow(exact_score(process)),
+        x,
+        process.t_min,
+        1.0,
+        process.prior.log_prob,
+        divergence="exact",
     )
     expected = log_density(process, x, torch.full((64,), process.t_min, dtype=torch.float64))
     assert (res.log_prob - expected).abs().mean() < 0.02
@@ -104,7 +109,14 @@ def test_hutchinson_log_prob_is_unbiased():
     f = process.probability_flow(exact_score(process))
     x = data(4).repeat(200, 1)
     res = log_prob_ode(
-        f, x, process.t_min, 1.0, process.prior.log_prob, rtol=1e-5, atol=1e-5, generator=torch.Generator().manual_seed(2)
+        f,
+        x,
+        process.t_min,
+        1.0,
+        process.prior.log_prob,
+        rtol=1e-5,
+        atol=1e-5,
+        generator=torch.Generator().manual_seed(2),
     )
     exact = log_prob_ode(f, x[:4], process.t_min, 1.0, process.prior.log_prob, divergence="exact").log_prob
     est = res.log_prob.reshape(200, 4)

@@ -1,11 +1,17 @@
 # Helpers: which runs the workflow config asks for, and where their files go.
 import os
+import re
+from pathlib import Path
 
-REPLICATIONS = ["ncsn", "ddpm", "score_sde", "pfgm", "ffjord"]
+import yaml
+
+from shared.data.images import IMAGE_SETS
+
+# Every package under replications/ with a command line is a replication: adding one needs no edit here.
+REPLICATIONS = sorted(p.parent.name for p in Path("replications").glob("*/__main__.py"))
 CONDA_ENV = "../../environment.yml"  # used with --software-deployment-method conda
 RESULTS = config.get("results_dir", "results")  # tests point this at a temporary folder
-IMAGE_DATA_NEEDING_FEATURE_NET = {"digits"}
-EXTRA_TARGETS = []  # paper-specific targets (figures, comparisons); each paper's .smk appends its own
+FEATURE_NETS = {"digits": "feature_nets/digits.pt"}  # data sets whose quality metric needs a trained feature net
 
 wildcard_constraints:
     rep="|".join(REPLICATIONS),
@@ -36,24 +42,34 @@ def find_run(rep, exp):
     raise ValueError(f"no run {rep}/{exp} in the workflow config")
 
 
-def shards(wildcards):
+def shard_paths(rep, exp, seed):
     """Sample shards of a run: seed ranges [lo, hi] of at most sample.shard_size samples."""
-    n = find_run(wildcards.rep, wildcards.exp).get("n_samples", config["sample"]["n_samples"])
+    n = find_run(rep, exp).get("n_samples", config["sample"]["n_samples"])
     size = config["sample"]["shard_size"]
-    run = f"{RESULTS}/{wildcards.rep}/{wildcards.exp}/seed{wildcards.seed}"
+    run = f"{RESULTS}/{rep}/{exp}/seed{seed}"
     return [f"{run}/samples/{lo}-{min(lo + size, n) - 1}.npz" for lo in range(0, n, size)]
 
 
-def dataset_of(wildcards):
+def shards(wildcards):
+    return shard_paths(wildcards.rep, wildcards.exp, wildcards.seed)
+
+
+def dataset(rep, exp):
     """The data set named by an experiment config (read as plain YAML; the CLI validates it)."""
     import yaml
 
-    with open(f"replications/{wildcards.rep}/configs/{wildcards.exp}.yaml") as fh:
+    with open(f"replications/{rep}/configs/{exp}.yaml") as fh:
         return (yaml.safe_load(fh) or {}).get("data", {}).get("name")
 
 
+def feature_net_of(rep, exp):
+    """[the feature net file] when the run's data set needs one for its quality metric, else []."""
+    name = FEATURE_NETS.get(dataset(rep, exp))
+    return [f"{RESULTS}/{name}"] if name else []
+
+
 def feature_net(wildcards):
-    return [f"{RESULTS}/feature_nets/digits.pt"] if dataset_of(wildcards) in IMAGE_DATA_NEEDING_FEATURE_NET else []
+    return feature_net_of(wildcards.rep, wildcards.exp)
 
 
 def metrics_files():
@@ -71,9 +87,72 @@ def threads_for(rule_name):
 def _check_runs():
     """Fail before building the DAG when a run names an experiment config that does not exist."""
     for r in config["runs"]:
+        if r["replication"] not in REPLICATIONS:
+            raise ValueError(
+                f"workflow config: runs: unknown replication '{r['replication']}' (known: {', '.join(REPLICATIONS)})"
+            )
         path = f"replications/{r['replication']}/configs/{r['experiment']}.yaml"
         if not os.path.isfile(path):
             raise ValueError(f"workflow config: runs: experiment '{r['experiment']}' of {r['replication']}: no file {path}")
 
 
 _check_runs()
+
+
+# ---- per-paper extra targets (replications/<paper>/targets.yaml; the rule is in extras.smk) ----
+
+
+def _matches(kind, rep, exp):
+    is_image = dataset(rep, exp) in IMAGE_SETS
+    return kind == "any" or (kind == "image") == is_image
+
+
+def _run_files(value, rep):
+    src = value.get("replication", rep)
+    return [
+        f"{RESULTS}/{src}/{r['experiment']}/seed{s}/{value['file']}"
+        for r in runs_of(src)
+        for s in r.get("seeds", [0])
+        if _matches(value.get("data", "any"), src, r["experiment"])
+    ]
+
+
+def _declared_extras():
+    """{output path: target} for every target of every replication, and the outputs that `all` builds."""
+    extras, in_all = {}, []
+    for rep in REPLICATIONS:
+        path = Path(f"replications/{rep}/targets.yaml")
+        if not path.is_file():
+            continue
+        runs = [(r["experiment"], s) for r in runs_of(rep) for s in r.get("seeds", [0])]
+        for t in (yaml.safe_load(path.read_text()) or {}).get("targets", []):
+            for item in t.get("foreach", [None]):
+                sub = (lambda text: text.replace("{item}", str(item))) if item is not None else (lambda text: text)
+                for run in runs if t.get("per_run") else [None]:
+                    base = f"{RESULTS}/{rep}/{run[0]}/seed{run[1]}" if run else f"{RESULTS}/{rep}"
+                    inputs = {}
+                    for name, value in (t.get("inputs") or {}).items():
+                        if isinstance(value, dict):
+                            inputs[name] = _run_files(value, rep)
+                        else:
+                            inputs[name] = [f"{base}/{sub(v)}" for v in (value if isinstance(value, list) else [value])]
+                    out = f"{base}/{sub(t['output'])}"
+                    fnet = feature_net_of(rep, run[0]) if run and t.get("feature_net") else []
+                    extras[out] = {"command": sub(t["command"]), "inputs": inputs, "feature_net": fnet}
+                    if t.get("in_all", True) and runs:
+                        in_all.append(out)
+    return extras, in_all
+
+
+EXTRAS, EXTRA_TARGETS = _declared_extras()
+
+
+def extra_inputs(wildcards):
+    target = EXTRAS[wildcards.extra]
+    return {**target["inputs"], "feature_net": target["feature_net"]}
+
+
+def extra_command(wildcards, input, output):
+    target = EXTRAS[wildcards.extra]
+    fnet = f"--feature-net {input.feature_net}" if target["feature_net"] else ""
+    return target["command"].format(output=output[0], input=input, feature_net=fnet)

@@ -79,7 +79,9 @@ def test_last_step_returns_x0_hat_and_clipping_applies():
     chain = DiscreteVP.linear(1e-4, 0.02, 1000)
     x = torch.full((4, 2), 3.0)
     ts = torch.tensor([1 / 1000, 0.0])
-    out = sample_ancestral(ScoreField(lambda x, t: torch.zeros_like(x), chain), x, ts, process=chain, clip_x0=(-1.0, 1.0))
+    out = sample_ancestral(
+        ScoreField(lambda x, t: torch.zeros_like(x), chain), x, ts, process=chain, clip_x0=(-1.0, 1.0)
+    )
     assert torch.equal(out, torch.ones(4, 2))  # x0_hat = x / sqrt(alpha_bar_1) > 1, clipped
 
 

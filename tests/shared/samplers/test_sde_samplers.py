@@ -121,7 +121,9 @@ def test_wrong_score_fails_the_check():
         return -(x - a * 0.0) / (a**2 * 2.0 + s**2)
 
     x = process.prior.sample((4000, 2), torch.Generator().manual_seed(0), dtype=torch.float64)
-    out = SAMPLERS["reverse_diffusion"](ScoreField(gaussian_score, process), x, process.time_grid(100).double(), process=process)
+    out = SAMPLERS["reverse_diffusion"](
+        ScoreField(gaussian_score, process), x, process.time_grid(100).double(), process=process
+    )
     with pytest.raises(AssertionError):
         check_mixture(out)
 
