@@ -17,8 +17,7 @@ include: "workflows/rules/train.smk"
 include: "workflows/rules/sample.smk"
 include: "workflows/rules/evaluate.smk"
 include: "workflows/rules/report.smk"
-include: "workflows/rules/score_sde.smk"
-include: "workflows/rules/ffjord.smk"
+include: "workflows/rules/extras.smk"
 
 
 rule all:
