@@ -169,3 +169,25 @@ def nll_of_test_images(
         nats, discrete = nll_in_batches(nll_fn, x, cfg.nll_batch_size, derive_seed(seed, "draw", k))
         total += nats.double()
     return (total / cfg.dequantization_draws).float(), discrete
+
+
+def sample_quality(data: DataSource, x: Tensor, feature_net: Path | None = None, cache_dir: Path | None = None):
+    """(metric name, value) of samples x (N, *D) by the data's quality metric, lower is better: energy distance to
+    fresh points (toys), fd_digits (digits, needs ``feature_net``) or FID (MNIST / CIFAR-10)."""
+    quality = data.cfg.quality_metric
+    if quality == "two_sample":
+        from shared.metrics.two_sample import energy_distance
+
+        return "energy_distance", float(energy_distance(x, data.test_points()[: len(x)]))
+    x_uint8 = to_uint8(x, data.cfg.data_range)
+    if quality == "fd_digits":
+        from shared.metrics.digits_features import fd_digits, load_classifier
+
+        if feature_net is None:
+            raise ValueError(f"{data.cfg.name} samples need --feature-net for fd_digits")
+        return "fd_digits", float(fd_digits(x_uint8, data.train_uint8, load_classifier(feature_net)))
+    from shared.metrics.fid import fid_from_samples, reference_stats
+
+    cache = cache_dir or Path.home() / ".cache" / "replications"
+    mu, sigma = reference_stats(f"{data.cfg.name}-train", lambda: data.train_uint8, cache)
+    return "fid", float(fid_from_samples(x_uint8, mu, sigma))

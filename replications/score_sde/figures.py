@@ -22,11 +22,12 @@ import numpy as np
 import torch
 
 from shared import figures as _figures  # noqa: F401 (selects the Agg backend)
+from shared.evaluate import sample_quality
 from shared.fields import ScoreField, VelocityField
 from shared.method import count_nfe
 from shared.mixture import GaussianMixture, bimodal_1d
 from shared.processes import SDE, VESDE, VPSDE, SubVPSDE
-from shared.runner import Run, load_run
+from shared.runner import load_run
 from shared.samplers import (
     AncestralPredictor,
     EulerMaruyamaPredictor,
@@ -129,23 +130,6 @@ def plot_paths(out: Path, n: int = 24, seed: int = 0) -> None:
     _save(fig, out)
 
 
-def sample_quality(run: Run, x: torch.Tensor, feature_net: Path | None) -> tuple[str, float]:
-    """(metric name, value): energy distance for toys, the digits Fréchet distance for digits."""
-    cfg, data = run.cfg, run.data()
-    if cfg.data.quality_metric == "two_sample":
-        from shared.metrics.two_sample import energy_distance
-
-        return "energy_distance", float(energy_distance(x, data.test_points()[: len(x)]))
-    from shared.data.transforms import to_uint8
-    from shared.metrics.digits_features import fd_digits, load_classifier
-
-    if feature_net is None:
-        raise SystemExit("samplers: digits runs need --feature-net")
-    return "fd_digits", float(
-        fd_digits(to_uint8(x, cfg.data.data_range), data.train_uint8, load_classifier(feature_net))
-    )
-
-
 def sampler_table(
     ckpt_path: Path, out: Path, n: int | None, steps: int | None, feature_net: Path | None, seed: int = 0
 ) -> list:
@@ -184,12 +168,12 @@ def sampler_table(
                     denoise=True,
                     generator=torch.Generator().manual_seed(seed + 1),
                 )
-            metric, value = sample_quality(run, x, feature_net)
+            metric, value = sample_quality(run.data(), x, feature_net)
             rows.append({"sampler": name, "nfe": calls[0], metric: value})
         ts = torch.tensor([process.T, process.t_min])
         with count_nfe(run.method.net) as calls:
             x = sample_flow(field, x_prior, ts, denoise=True)
-        metric, value = sample_quality(run, x, feature_net)
+        metric, value = sample_quality(run.data(), x, feature_net)
         rows.append({"sampler": "ODE (dopri5, rtol = atol = 1e-5)", "nfe": calls[0], metric: value})
     import pandas as pd
 

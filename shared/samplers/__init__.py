@@ -11,6 +11,7 @@ solver (``process.time_grid``). Options, the process among them where a formula 
 
 from shared.ode import sample_euler, sample_flow, sample_heun
 from shared.samplers.ancestral import sample_ancestral
+from shared.samplers.annealed import inpaint_annealed_langevin, sample_annealed_langevin, sample_langevin
 from shared.samplers.sde import (
     CORRECTORS,
     PREDICTORS,
@@ -36,6 +37,8 @@ SAMPLERS = {
     "ode": sample_flow,  # adaptive ODE solve of field.velocity (probability flow, CNFs, PFGM)
     "euler": sample_euler,  # fixed-step ODE
     "heun": sample_heun,
+    "ald": sample_annealed_langevin,  # NCSN Algorithm 1
+    "langevin": sample_langevin,  # plain Langevin dynamics at one time (NCSN Eq. 4)
 }
 
 __all__ = [
@@ -47,7 +50,10 @@ __all__ = [
     "SNRLangevinCorrector",
     "ProbabilityFlowPredictor",
     "ReverseDiffusionPredictor",
+    "inpaint_annealed_langevin",
     "sample_ancestral",
+    "sample_annealed_langevin",
+    "sample_langevin",
     "sample_ancestral_sde",
     "sample_corrector_only",
     "sample_euler",

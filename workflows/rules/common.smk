@@ -126,16 +126,18 @@ def _declared_extras():
             continue
         runs = [(r["experiment"], s) for r in runs_of(rep) for s in r.get("seeds", [0])]
         for t in (yaml.safe_load(path.read_text()) or {}).get("targets", []):
+            own = [run for run in runs if _matches(t.get("data", "any"), rep, run[0])]
             for item in t.get("foreach", [None]):
                 sub = (lambda text: text.replace("{item}", str(item))) if item is not None else (lambda text: text)
-                for run in runs if t.get("per_run") else [None]:
+                for run in own if t.get("per_run") else [None]:
                     base = f"{RESULTS}/{rep}/{run[0]}/seed{run[1]}" if run else f"{RESULTS}/{rep}"
                     inputs = {}
                     for name, value in (t.get("inputs") or {}).items():
                         if isinstance(value, dict):
                             inputs[name] = _run_files(value, rep)
                         else:
-                            inputs[name] = [f"{base}/{sub(v)}" for v in (value if isinstance(value, list) else [value])]
+                            values = value if isinstance(value, list) else [value]
+                            inputs[name] = [os.path.normpath(f"{base}/{sub(v)}") for v in values]
                     out = f"{base}/{sub(t['output'])}"
                     fnet = feature_net_of(rep, run[0]) if run and t.get("feature_net") else []
                     extras[out] = {"command": sub(t["command"]), "inputs": inputs, "feature_net": fnet}
@@ -149,10 +151,10 @@ EXTRAS, EXTRA_TARGETS = _declared_extras()
 
 def extra_inputs(wildcards):
     target = EXTRAS[wildcards.extra]
-    return {**target["inputs"], "feature_net": target["feature_net"]}
+    return {**target["inputs"], "run_feature_net": target["feature_net"]}
 
 
 def extra_command(wildcards, input, output):
     target = EXTRAS[wildcards.extra]
-    fnet = f"--feature-net {input.feature_net}" if target["feature_net"] else ""
+    fnet = f"--feature-net {input.run_feature_net}" if target["feature_net"] else ""
     return target["command"].format(output=output[0], input=input, feature_net=fnet)

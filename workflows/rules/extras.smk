@@ -4,7 +4,8 @@
 #   command:  the shell command; {output}, {input.<name>} and {feature_net} are filled in
 #   inputs:   name -> path(s) relative to the same folder, or {file: F, data: toy|image|any, replication: R}: file F
 #             of every run of R (default: this paper) in the workflow config whose data matches
-#   per_run:  one target per run of this paper in the workflow config (default false)
+#   per_run:  one target per run of this paper in the workflow config (default false); data: toy|image|any
+#             keeps only the runs on such data
 #   foreach:  a list of items substituted for {item} in output and inputs
 #   feature_net: true when the command takes the run's --feature-net (digits)
 #   in_all:   built by `snakemake` without a target (default true; only when the paper has runs in the config)

@@ -1,0 +1,59 @@
+"""Experiment config of NCSN (Song & Ermon 2019): shared sections plus the noise ladder and annealed Langevin."""
+
+# No ``from __future__ import annotations``: shared.config reads each ``kind`` Literal off the dataclass field.
+from dataclasses import dataclass, field
+from typing import Literal
+
+from replications.ncsn.refinenet import RefineNetConfig
+from shared.data.source import DataConfig
+from shared.evaluate import EvalConfig
+from shared.nets import MLPConfig, UNetConfig
+from shared.train import TrainConfig
+
+
+@dataclass(frozen=True)
+class LadderConfig:
+    """The noise levels {sigma_i}: a geometric sequence from sigma_1 (largest) down to sigma_L (Sec. 4.2)."""
+
+    sigma_1: float = 1.0  # Sec. 5: sigma_1 = 1
+    sigma_L: float = 0.01  # Sec. 5: sigma_L = 0.01
+    L: int = 10  # Sec. 5: L = 10
+
+    def __post_init__(self):
+        if not 0 < self.sigma_L < self.sigma_1 or self.L < 2:
+            raise ValueError("noise: need 0 < sigma_L < sigma_1 and L >= 2")
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """Denoising score matching over the ladder, lambda(sigma) = sigma^2 (Eq. 6-7; official ``anneal_power: 2``)."""
+
+    reduce: Literal["sum", "mean"] = "sum"  # Eq. 5: 1/2 ||.||^2 summed over dimensions (the official loss)
+
+
+@dataclass(frozen=True)
+class ALDConfig:
+    """Annealed Langevin dynamics (Algorithm 1), started from uniform noise."""
+
+    n_steps_each: int = 100  # Sec. 5: T = 100 steps per noise level
+    step_lr: float = 2e-5  # Sec. 5: epsilon = 2e-5; alpha_i = epsilon sigma_i^2 / sigma_L^2
+    denoise: bool = False  # final x + sigma_L^2 s(x, sigma_L): not in the paper (NCSNv2 adds it); FID moves a lot
+    init_low: float = 0.0  # Sec. 5 / App. B: start from U[0, 1] (images in [0, 1])
+    init_high: float = 1.0
+
+    def __post_init__(self):
+        if self.n_steps_each < 1 or self.step_lr <= 0 or not self.init_high > self.init_low:
+            raise ValueError("sample: need n_steps_each >= 1, step_lr > 0 and init_high > init_low")
+
+
+@dataclass(frozen=True)
+class Config:
+    """An NCSN experiment."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    net: RefineNetConfig | UNetConfig | MLPConfig = field(default_factory=RefineNetConfig)
+    noise: LadderConfig = field(default_factory=LadderConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: ALDConfig = field(default_factory=ALDConfig)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)

@@ -1,0 +1,57 @@
+"""NCSN wired to the shared core: the discrete VE ladder, a score net s_theta(x, sigma), denoising score matching
+weighted by sigma^2, and annealed Langevin dynamics from uniform noise (Song & Ermon 2019). No likelihood."""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import torch
+
+from replications.ncsn.config import Config, LadderConfig
+from replications.ncsn.refinenet import RefineNetConfig, build_refinenet
+from shared.losses import DSMLoss, SigmaSquared
+from shared.method import Method, Spec
+from shared.nets import build_net
+from shared.precond import LevelIndex, LogSigmaSteps, ScorePrediction
+from shared.priors import UniformPrior
+from shared.processes import DiscreteVE
+from shared.samplers import SAMPLERS
+
+
+def build_ladder(cfg: LadderConfig) -> DiscreteVE:
+    """sigma_L < ... < sigma_1 geometric (Sec. 4.2), as the chain's levels t_i = i / L (t = 1: sigma_1)."""
+    return DiscreteVE(torch.exp(torch.linspace(math.log(cfg.sigma_L), math.log(cfg.sigma_1), cfg.L)))
+
+
+def build(cfg: Config) -> Method:
+    """The NCSN method of an experiment config: RefineNet (the paper's) or a shared net (the comparison's)."""
+    ladder = build_ladder(cfg.noise)
+    if isinstance(cfg.net, RefineNetConfig):  # conditional instance norm++ embeds the level as a class label
+        net = build_refinenet(cfg.net, cfg.data.shape, cfg.noise.L)
+        condition = LevelIndex(cfg.noise.L)
+    else:  # shared nets embed a continuous condition: log sigma on the [0, 999] scale
+        net = build_net(cfg.net, cfg.data.shape)
+        condition = LogSigmaSteps(cfg.noise.sigma_L, cfg.noise.sigma_1, ladder)
+    precond = ScorePrediction(condition, ladder)  # the net is s_theta(x, sigma) itself (Sec. 4.1)
+    s = cfg.sample
+    return Method(
+        net=net,
+        loss=DSMLoss(ladder, precond, SigmaSquared(), cfg.objective.reduce),  # Eq. 6-7, level uniform per example
+        prior=UniformPrior(s.init_low, s.init_high),
+        field=precond.field(net),
+        sampler=partial(
+            SAMPLERS["ald"], process=ladder, n_steps_each=s.n_steps_each, step_lr=s.step_lr, denoise=s.denoise
+        ),
+        grid=ladder.time_grid()[:-1],  # one time per level, sigma_1 first (Algorithm 1)
+        nll=None,  # NCSN defines no likelihood
+        info={
+            "sampler": "annealed_langevin",
+            "n_steps_each": s.n_steps_each,
+            "step_lr": s.step_lr,
+            "denoise": s.denoise,
+        },
+    )
+
+
+SPEC = Spec(name="ncsn", config=Config, build=build, module=__name__)
