@@ -1,0 +1,1 @@
+"""PFGM — Xu, Liu, Tegmark & Jaakkola (2022), "Poisson Flow Generative Models", NeurIPS."""
