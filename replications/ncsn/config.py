@@ -4,7 +4,7 @@
 from dataclasses import dataclass, field
 from typing import Literal
 
-from replications.ncsn.refinenet import RefineNetConfig
+from replications.ncsn.nets import RefineNetConfig
 from shared.data.source import DataConfig
 from shared.evaluate import EvalConfig
 from shared.nets import MLPConfig, UNetConfig

@@ -9,7 +9,7 @@ from functools import partial
 import torch
 
 from replications.ncsn.config import Config, LadderConfig
-from replications.ncsn.refinenet import RefineNetConfig, build_refinenet
+from replications.ncsn.nets import RefineNetConfig, build_refinenet
 from shared.losses import DSMLoss, SigmaSquared
 from shared.method import Method, Spec
 from shared.nets import build_net

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from shared.fields import Field
 from shared.processes.base import GaussianProcess
-from shared.utils import Generator, append_dims, batch_time, randn_like
+from shared.utils import Generator, batch_time, randn_like
 
 
 def _level_sigmas(process: GaussianProcess, ts: Tensor, x: Tensor) -> Tensor:

@@ -1,5 +1,5 @@
-"""NCSN: the paper's ladder, the DSM objective against its closed-form minimiser and gap, CIN++ by hand, the
-network's shapes, and a short seeded run that lowers the loss."""
+"""NCSN: the paper's ladder, the DSM objective against its closed-form minimiser and gap, and a short seeded run
+that lowers the loss (the network itself: test_ncsn_nets.py)."""
 
 import math
 from pathlib import Path
@@ -10,7 +10,6 @@ from torch import nn
 
 from replications.ncsn.config import Config
 from replications.ncsn.method import build, build_ladder
-from replications.ncsn.refinenet import CondInstanceNormPlusPlus, RefineNetConfig, build_refinenet
 from shared.config import load
 from shared.losses import DSMLoss, SigmaSquared
 from shared.method import count_nfe, sample
@@ -65,46 +64,7 @@ def test_dsm_is_minimised_by_the_perturbed_score_with_the_closed_form_gap():
     assert float(exact) == pytest.approx(float((s2 / (s2 + sigmas**2)).mean()), rel=0.02)
 
 
-def test_cin_plus_plus_matches_a_hand_computation():
-    torch.manual_seed(0)
-    norm = CondInstanceNormPlusPlus(3, 4)
-    with torch.no_grad():
-        norm.gamma.weight.copy_(torch.arange(12.0).reshape(4, 3) / 10 + 0.5)
-        norm.alpha.weight.copy_(torch.arange(12.0).reshape(4, 3).flip(0) / 7 - 0.3)
-        norm.beta.weight.copy_(torch.arange(12.0).reshape(4, 3) / 3 - 1)
-    x = (
-        torch.randn(2, 3, 4, 4) * torch.tensor([1.0, 3.0, 0.5])[:, None, None]
-        + torch.tensor([0.0, 2.0, -1.0])[:, None, None]
-    )
-    y = torch.tensor([1, 3])
-    got = norm(x, y)
-    for b in range(2):
-        for k in range(3):
-            xk = x[b, k]
-            mus = x[b].mean(dim=(1, 2))
-            m, v = mus.mean(), mus.var(unbiased=False).add(1e-5).sqrt()
-            s = xk.var(unbiased=False).add(1e-5).sqrt()
-            g, a, be = norm.gamma.weight[y[b], k], norm.alpha.weight[y[b], k], norm.beta.weight[y[b], k]
-            ref = g * (xk - xk.mean()) / s + be + a * (mus[k] - m) / v
-            torch.testing.assert_close(got[b, k], ref, atol=1e-5, rtol=1e-5)
-
-
-@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
-def test_refinenet_shapes_labels_and_gradients(shape):
-    net = build_refinenet(RefineNetConfig(ngf=8), shape, 10)
-    x = torch.rand(2, *shape)
-    out = net(x, torch.tensor([0.0, 0.0]))
-    assert out.shape == x.shape
-    assert not torch.allclose(out, net(x, torch.tensor([0.0, 9.0])))  # the level changes the output
-    out.pow(2).sum().backward()
-    assert all(p.grad is not None for p in net.parameters())
-
-
-def test_cifar10_refinenet_size():
-    net = build_refinenet(RefineNetConfig(ngf=128), (3, 32, 32), 10)
-    n = sum(p.numel() for p in net.parameters())
-    print(f"CondRefineNetDilated, ngf 128, CIFAR-10: {n:,} parameters")
-    assert 20e6 < n < 40e6, n  # the order of the paper's net; the exact count is not stated in the paper
+# CIN++ by hand, the network's shapes, labels, gradients and parameter counts: test_ncsn_nets.py
 
 
 def test_short_training_lowers_the_loss_and_sampling_counts_nfe(tmp_path):
