@@ -97,7 +97,8 @@ def to_markdown(summary: pd.DataFrame) -> str:
         "# Summary: ours beside the papers\n\n"
         "`ours` is the mean over seeds (± the standard deviation when several seeds ran); `paper` is the value "
         "the paper reports for the same experiment (`—`: the paper has no such experiment, e.g. smoke configs). "
-        "`fd_digits` is a Fréchet distance in a digits classifier's feature space, not FID.\n\n"
+        "`fd_digits` is a Fréchet distance in a digits classifier's feature space, not FID. NCSN defines no "
+        "likelihood (no NLL rows); toy NLLs are in nats (DDPM's is a bound), image NLLs in bits/dim.\n\n"
     )
     return header + table.to_markdown(index=False) + "\n"
 

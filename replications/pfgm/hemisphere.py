@@ -59,3 +59,37 @@ def hyperparameters(n_dims: int, sigma: float, tau: float, M: int) -> dict:
 
 
 __all__ = ["HemispherePrior", "hyperparameters"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print App. B.2's z_max and upper_norm for a config's data and M beside the configured values."""
+    import argparse
+    from pathlib import Path
+
+    from replications.pfgm.config import Config
+    from shared.config import load
+    from shared.data.source import DataSource
+
+    p = argparse.ArgumentParser(
+        prog="python -m replications.pfgm.hemisphere",
+        description="PFGM's prior hyper-parameters (App. B.2) for an experiment config, beside the configured ones.",
+    )
+    p.add_argument("--config", required=True, type=Path, help="a replications/pfgm/configs/*.yaml")
+    p.add_argument("--batches", type=int, default=4, help="training batches used for the data's RMS norm")
+    args = p.parse_args(argv)
+    cfg = load(args.config, Config)
+    n = math.prod(cfg.data.shape)
+    data = DataSource(cfg.data, 0)
+    x = torch.cat([data.batch(k, min(cfg.train.batch_size, 512)) for k in range(args.batches)])
+    rms = float(x.flatten(1).pow(2).sum(1).mean().sqrt())
+    h = hyperparameters(n, cfg.perturb.sigma, cfg.perturb.tau, cfg.perturb.M)
+    print(f"{args.config}: N = {n}, data RMS norm {rms:.3g}")
+    print(f"  M          configured {cfg.perturb.M}")
+    print(f"  z_max      rule {h['z_max']:.4g}   configured {cfg.prior.z_max:g}")
+    print(f"  upper_norm rule {h['upper_norm']:.4g}   configured {cfg.prior.upper_norm:g}")
+    ratio = h["upper_norm"] / max(rms, 1e-12)
+    print(f"  perturbation radius at m = M: {h['upper_norm']:.4g} = {ratio:.3g} x the RMS norm")
+
+
+if __name__ == "__main__":
+    main()
