@@ -51,22 +51,13 @@ class HemispherePrior(Prior):
         return f"HemispherePrior(N={self.n}, z_max={self.z_max:g}, upper_norm={self.upper_norm:g})"
 
 
-def hyperparameters(n_dims: int, sigma: float, tau: float, M: int) -> dict:
-    """App. B.2: the prior's z_max = sqrt(2/pi) sigma (1+tau)^M and upper_norm = sqrt(N) sigma (1+tau)^M, the
-    expected |z| and ||x - x_data|| of a point perturbed with m = M (CIFAR-10: M = 291 -> 43.4 and 3015)."""
-    scale = sigma * (1 + tau) ** M
-    return {"M": M, "z_max": math.sqrt(2 / math.pi) * scale, "upper_norm": math.sqrt(n_dims) * scale}
-
-
-__all__ = ["HemispherePrior", "hyperparameters"]
-
-
 def main(argv: list[str] | None = None) -> None:
-    """Print App. B.2's z_max and upper_norm for a config's data and M beside the configured values."""
+    """Print App. B.1.1 / B.2's M, z_max and upper_norm for a config's data beside the configured values."""
     import argparse
     from pathlib import Path
 
     from replications.pfgm.config import Config
+    from replications.pfgm.hyper import pfgm_hyperparameters
     from shared.config import load
     from shared.data.source import DataSource
 
@@ -82,13 +73,11 @@ def main(argv: list[str] | None = None) -> None:
     data = DataSource(cfg.data, 0)
     x = torch.cat([data.batch(k, min(cfg.train.batch_size, 512)) for k in range(args.batches)])
     rms = float(x.flatten(1).pow(2).sum(1).mean().sqrt())
-    h = hyperparameters(n, cfg.perturb.sigma, cfg.perturb.tau, cfg.perturb.M)
-    print(f"{args.config}: N = {n}, data RMS norm {rms:.3g}")
-    print(f"  M          configured {cfg.perturb.M}")
-    print(f"  z_max      rule {h['z_max']:.4g}   configured {cfg.prior.z_max:g}")
-    print(f"  upper_norm rule {h['upper_norm']:.4g}   configured {cfg.prior.upper_norm:g}")
-    ratio = h["upper_norm"] / max(rms, 1e-12)
-    print(f"  perturbation radius at m = M: {h['upper_norm']:.4g} = {ratio:.3g} x the RMS norm")
+    h = pfgm_hyperparameters(rms**2, n, cfg.perturb.sigma, cfg.perturb.tau)
+    print(f"{args.config}: N = {n}, data E||x||^2 {rms**2:.4g} (from {len(x)} training examples)")
+    print(f"  M          rule {h.M}   configured {cfg.perturb.M}")
+    print(f"  z_max      rule {h.z_max:.4g}   configured {cfg.prior.z_max:g}")
+    print(f"  upper_norm rule {h.upper_norm:.4g}   configured {cfg.prior.upper_norm:g}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ from scipy import integrate, stats
 
 from replications.pfgm.config import Config
 from replications.pfgm.field_target import coulomb_field, poisson_target
-from replications.pfgm.hemisphere import HemispherePrior, hyperparameters
+from replications.pfgm.hemisphere import HemispherePrior
+from replications.pfgm.hyper import CIFAR10_RELEASE_MEAN_SQ_NORM, pfgm_hyperparameters
 from replications.pfgm.log_z import exact_field_xz, log_z_velocity
 from replications.pfgm.method import build
 from replications.pfgm.perturbation import perturb
@@ -132,8 +133,10 @@ def test_perturbation_laws_of_alg_2():
 
 
 def test_hyperparameters_of_app_b2_for_cifar10():
-    h = hyperparameters(3072, 0.01, 0.03, 291)
-    assert h["z_max"] == pytest.approx(43.4, abs=0.1) and h["upper_norm"] == pytest.approx(3015, abs=2)
+    h = pfgm_hyperparameters(CIFAR10_RELEASE_MEAN_SQ_NORM, 3072, sigma=0.01, tau=0.03)
+    assert h.M == 291  # App. B.1.1
+    assert h.z_max == pytest.approx(43.4, abs=0.1) and h.upper_norm == pytest.approx(3015, abs=2)  # paper: 40, 3000
+    assert pfgm_hyperparameters(CIFAR10_RELEASE_MEAN_SQ_NORM / 4, 3072).M < 291  # smaller data, smaller M
 
 
 @pytest.mark.parametrize("name", ["smoke_toy", "smoke_digits", "cifar10"])
