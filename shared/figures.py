@@ -13,10 +13,11 @@ import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 
-def _save(fig, path: Path) -> None:
+def save(fig, path: Path, dpi: int = 150) -> None:
+    """Write a figure (parent folders made, tight bounding box) and close it: every figure script uses this."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150, bbox_inches="tight")
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -40,7 +41,7 @@ def image_grid(images: np.ndarray, path: Path, nrow: int = 8, title: str | None 
     ax.grid(False)
     if title:
         ax.set_title(title)
-    _save(fig, path)
+    save(fig, path)
 
 
 def progressive_strip(frames: np.ndarray, times: list[float], path: Path, title: str | None = None) -> None:
@@ -56,7 +57,7 @@ def progressive_strip(frames: np.ndarray, times: list[float], path: Path, title:
     ax.set_xlabel("t")
     if title:
         ax.set_title(title)
-    _save(fig, path)
+    save(fig, path)
 
 
 def scatter_2d(samples: np.ndarray, data: np.ndarray, path: Path, title: str | None = None, lim: float = 4.5) -> None:
@@ -72,7 +73,7 @@ def scatter_2d(samples: np.ndarray, data: np.ndarray, path: Path, title: str | N
         ax.set_yticks([])
     if title:
         fig.suptitle(title)
-    _save(fig, path)
+    save(fig, path)
 
 
 def loss_curve(log_csv: Path, path: Path, title: str | None = None) -> None:
@@ -89,4 +90,4 @@ def loss_curve(log_csv: Path, path: Path, title: str | None = None) -> None:
     ax.set_yscale("log" if (loss > 0).all() else "linear")
     if title:
         ax.set_title(title)
-    _save(fig, path)
+    save(fig, path)

@@ -110,9 +110,6 @@ class SigmaScaling(Precond):
 
     kind = "score"
 
-    def __init__(self, condition: Condition, process: GaussianProcess):
-        super().__init__(condition, process)
-
     def __call__(self, net, x, t):
         return net(x, self.condition(t)) / append_dims(self.process.sigma(t), x.ndim)
 

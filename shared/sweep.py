@@ -55,7 +55,7 @@ def plot(rows: list[dict], out: Path, title: str) -> None:
     import pandas as pd
     import seaborn as sns
 
-    from shared.figures import plt
+    from shared.figures import plt, save
     from shared.report import write_table
 
     df = pd.DataFrame(rows)
@@ -66,9 +66,7 @@ def plot(rows: list[dict], out: Path, title: str) -> None:
     ax.set_xlabel("NFE per sample")
     ax.set_ylabel(f"{df['metric'].iloc[0]} (lower is better)")
     ax.set_title(title, fontsize=9)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, out, dpi=110)
     write_table(df, out.with_suffix(""), title=title, notes=f"code {provenance()['git_commit'][:12]}")
 
 

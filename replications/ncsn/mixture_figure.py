@@ -31,7 +31,7 @@ def mode_fractions(x: torch.Tensor) -> tuple[float, float]:
 
 
 def mixture_figure(out: Path, n: int = 1280, seed: int = 0) -> dict:
-    from shared.figures import plt
+    from shared.figures import plt, save
 
     mix = fig3_mixture()
     gen = torch.Generator().manual_seed(seed)
@@ -63,9 +63,7 @@ def mixture_figure(out: Path, n: int = 1280, seed: int = 0) -> dict:
         ax.set_ylim(-9, 9)
         ax.set_aspect("equal")
     fig.suptitle("0.8 N((5,5), I) + 0.2 N((-5,-5), I), exact scores (NCSN Fig. 3)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, out, dpi=100)
     info = {"fractions": fractions, "n": n, "seed": seed, "provenance": provenance()}
     out.with_suffix(".json").write_text(json.dumps(info, indent=2))
     return info

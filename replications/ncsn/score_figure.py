@@ -14,7 +14,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from shared.losses import DSMLoss, SigmaSquared
@@ -51,7 +50,7 @@ def train_score_net(mix: GaussianMixture, steps: int, sigma: float, seed: int) -
 
 def score_figure(out: Path, steps: int = 3000, seed: int = 0, sigma: float = 0.1) -> dict:
     """Three panels: density with the true score, learned score, and the error |s_theta - grad log p|."""
-    from shared.figures import plt
+    from shared.figures import plt, save
 
     mix = fig3_mixture()
     net, loss = train_score_net(mix, steps, sigma, seed)
@@ -96,9 +95,7 @@ def score_figure(out: Path, steps: int = 3000, seed: int = 0, sigma: float = 0.1
         f"{stats['relative_error_low_density']:.2f} where it is low",
         y=1.05,
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, out, dpi=100)
     info = {**stats, "steps": steps, "sigma": sigma, "seed": seed, "provenance": provenance()}
     out.with_suffix(".json").write_text(json.dumps(info, indent=2))
     return info
@@ -121,5 +118,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=3)
     main()

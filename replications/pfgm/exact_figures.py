@@ -21,7 +21,9 @@ from scipy import stats
 
 from replications.pfgm.hemisphere import HemispherePrior
 from replications.pfgm.log_z import exact_field_xz, log_z_velocity
-from shared.ode import sample_ode
+from shared.fields import VelocityField
+from shared.figures import save
+from shared.ode import sample_euler, sample_ode
 from shared.provenance import provenance
 
 
@@ -72,7 +74,7 @@ def field_figure(out: Path, seed: int = 0) -> dict:
     dist = torch.cdist(down[-1], charges).min(1).values
     ax2.set_title(f"landing points: median distance to the data {float(dist.median()):.3f}", fontsize=9)
     fig.suptitle("PFGM, exact Poisson field of a 2-D heart lifted to 3-D (Fig. 1 idea)")
-    _save(fig, out)
+    save(fig, out, dpi=100)
     return {"median_landing_distance": float(dist.median()), "z_max": z_max, "n_prior": 400}
 
 
@@ -92,7 +94,8 @@ def disk_figure(out: Path, seed: int = 0) -> dict:
         e = (d / d.pow(2).sum(-1, keepdim=True)).mean(1)
         return e / e.norm(dim=1, keepdim=True)
 
-    flat = _euler(field_2d, start, 3.5, 700)  # unit speed along the field lines for an arc length of 3.5
+    # unit speed along the field lines for an arc length of 3.5, 700 Euler steps
+    flat = sample_euler(VelocityField(field_2d), start, torch.linspace(0.0, 3.5, 701, dtype=torch.float64))
     v = log_z_velocity(exact_field_xz(charges))
     z_max = 30.0
     lifted = sample_ode(
@@ -122,28 +125,13 @@ def disk_figure(out: Path, seed: int = 0) -> dict:
     axes[2].legend(fontsize=8)
     axes[2].set_title(f"KS distance to the disk: {ks_flat.statistic:.2f} vs {ks_lift.statistic:.3f}")
     fig.suptitle("PFGM Fig. 2(a): particles following the field of a uniform disk (red)")
-    _save(fig, out)
+    save(fig, out, dpi=100)
     return {
         "ks_no_augmentation": float(ks_flat.statistic),
         "ks_augmented": float(ks_lift.statistic),
         "ks_p_augmented": float(ks_lift.pvalue),
         "n": n,
     }
-
-
-def _euler(f, x, length, steps):
-    h = length / steps
-    for _ in range(steps):
-        x = x + h * f(x, None)
-    return x
-
-
-def _save(fig, out: Path) -> None:
-    from shared.figures import plt
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100, bbox_inches="tight")
-    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -33,19 +33,21 @@ class HemispherePrior(Prior):
         x = x * r.clamp(1.0, self.upper_norm) / r
         return x.reshape(tuple(shape)).to(dtype)
 
+    def _log_norm(self) -> float:
+        """log of Gamma((N+1)/2) z_max / pi^{(N+1)/2}, the density's constant."""
+        a = (self.n + 1) / 2
+        return math.lgamma(a) + math.log(self.z_max) - a * math.log(math.pi)
+
     def log_prob(self, x: Tensor) -> Tensor:
         sq = x.reshape(x.shape[0], -1).double().pow(2).sum(1)
-        a = (self.n + 1) / 2
-        log_c = math.lgamma(a) + math.log(self.z_max) - a * math.log(math.pi)
-        return (log_c - a * torch.log(sq + self.z_max**2)).to(x.dtype)
+        return (self._log_norm() - (self.n + 1) / 2 * torch.log(sq + self.z_max**2)).to(x.dtype)
 
     def radius_log_prob(self, r: Tensor) -> Tensor:
         """log density of ||x|| under the unclipped prior: surface of S^{N-1} times r^{N-1} p(r)."""
-        n, a = self.n, (self.n + 1) / 2
+        n = self.n
         log_surface = math.log(2) + (n / 2) * math.log(math.pi) - math.lgamma(n / 2)
-        log_c = math.lgamma(a) + math.log(self.z_max) - a * math.log(math.pi)
         r = r.double()
-        return log_surface + (n - 1) * r.log() + log_c - a * torch.log(r**2 + self.z_max**2)
+        return log_surface + (n - 1) * r.log() + self._log_norm() - (n + 1) / 2 * torch.log(r**2 + self.z_max**2)
 
     def __repr__(self) -> str:
         return f"HemispherePrior(N={self.n}, z_max={self.z_max:g}, upper_norm={self.upper_norm:g})"

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from shared import figures as _figures  # noqa: F401 (selects the Agg backend)
 from shared.evaluate import sample_quality
 from shared.fields import ScoreField, VelocityField
+from shared.figures import save
 from shared.method import count_nfe
 from shared.mixture import GaussianMixture, bimodal_1d
 from shared.processes import SDE, VESDE, VPSDE, SubVPSDE
@@ -37,16 +37,6 @@ from shared.samplers import (
     sample_pc,
 )
 from shared.utils import CountNFE, batch_time
-
-
-def _save(fig, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-
 
 PATH_PROCESSES = {  # sigma_max of VE kept at the data's scale so that all three fit one axis
     "VE": VESDE(sigma_min=0.01, sigma_max=4.0),
@@ -127,7 +117,7 @@ def plot_paths(out: Path, n: int = 24, seed: int = 0) -> None:
     for ax in axes[-1]:
         ax.set_xlabel("t")
     fig.suptitle("Exact-score paths over the density p_t (sqrt shading) of 0.4 N(-1.5, 0.3²) + 0.6 N(1.5, 0.3²)")
-    _save(fig, out)
+    save(fig, out, dpi=110)
 
 
 def sampler_table(
@@ -216,7 +206,7 @@ def nfe_vs_tolerance(ckpts: list[Path], out: Path, n: int, tolerances: list[floa
     ax.set_ylabel("NFE")
     ax.set_title("Probability-flow ODE: NFE against solver tolerance")
     ax.legend(fontsize=7)
-    _save(fig, out)
+    save(fig, out, dpi=110)
     out.with_suffix(".json").write_text(json.dumps({"tolerances": tolerances, "nfe": curves}, indent=2))
     return curves
 

@@ -76,15 +76,7 @@ def sample_annealed_langevin(
     Returns:
         x after the last level (B, *D). NFE = len(ts) * n_steps_each (+1 with denoise).
     """
-    sigmas = _level_sigmas(process, ts, x)
-    sigma_L = sigmas[-1]
-    for i, t in enumerate(ts):
-        tt = batch_time(t, x)
-        alpha = step_lr * (sigmas[i] / sigma_L) ** 2  # Algorithm 1, line 3
-        for _ in range(n_steps_each):
-            x = x + 0.5 * alpha * field.score(x, tt) + alpha.sqrt() * randn_like(x, generator)  # line 6
-        if callback is not None:
-            callback({"i": i, "t": t, "x": x})
+    x, sigma_L = _anneal(field, x, ts, process, n_steps_each, step_lr, generator, callback)
     if denoise:
         x = x + sigma_L**2 * field.score(x, batch_time(ts[-1], x))
     return x
@@ -114,20 +106,30 @@ def inpaint_annealed_langevin(
         (B, *D) with the observed entries EXACTLY ``observed`` (the noise of the last level removed) and the
         masked entries sampled.
     """
+    mask = mask.to(x.dtype).expand_as(x)
+
+    def hold(sigma: Tensor) -> Callable[[Tensor], Tensor]:
+        y = observed + sigma * randn_like(x, generator)  # the observation re-noised to this level
+        return lambda v: mask * y + (1 - mask) * v
+
+    x, _ = _anneal(field, x, ts, process, n_steps_each, step_lr, generator, callback, hold)
+    return mask * observed + (1 - mask) * x
+
+
+def _anneal(field, x, ts, process, n_steps_each, step_lr, generator, callback, hold=None) -> tuple[Tensor, Tensor]:
+    """Algorithm 1's loop -> (x, sigma_L); ``hold(sigma_i)`` maps x before the level and after every step."""
     sigmas = _level_sigmas(process, ts, x)
     sigma_L = sigmas[-1]
-    mask = mask.to(x.dtype).expand_as(x)
     for i, t in enumerate(ts):
         tt = batch_time(t, x)
-        alpha = step_lr * (sigmas[i] / sigma_L) ** 2
-        y = observed + sigmas[i] * randn_like(x, generator)
-        x = mask * y + (1 - mask) * x
+        alpha = step_lr * (sigmas[i] / sigma_L) ** 2  # Algorithm 1, line 3
+        keep = hold(sigmas[i]) if hold is not None else (lambda v: v)
+        x = keep(x)
         for _ in range(n_steps_each):
-            x = x + 0.5 * alpha * field.score(x, tt) + alpha.sqrt() * randn_like(x, generator)
-            x = mask * y + (1 - mask) * x
+            x = keep(x + 0.5 * alpha * field.score(x, tt) + alpha.sqrt() * randn_like(x, generator))  # line 6
         if callback is not None:
             callback({"i": i, "t": t, "x": x})
-    return mask * observed + (1 - mask) * x
+    return x, sigma_L
 
 
 __all__ = ["inpaint_annealed_langevin", "sample_annealed_langevin", "sample_langevin"]
