@@ -32,10 +32,11 @@ class FieldConfig:
     gamma: float = 5.0  # Alg. 1 / App. B.1.1: target sqrt(N) E / (||E|| + gamma)
     small_batch: int = 128  # App. B.1.1: perturbed points per step; train.batch_size is the large batch of charges
     chunk_size: int = 128  # points whose field is computed at once: peak memory ~ chunk_size * batch_size floats
+    z_exp: float = 5.0  # App. B.2.3 (official default 5): below it the ODEs use the z-part implied by the x-part; 0: off
 
     def __post_init__(self):
-        if self.gamma < 0 or self.small_batch < 1 or self.chunk_size < 1:
-            raise ValueError("target: need gamma >= 0, small_batch >= 1 and chunk_size >= 1")
+        if self.gamma < 0 or self.small_batch < 1 or self.chunk_size < 1 or self.z_exp < 0:
+            raise ValueError("target: need gamma >= 0, small_batch >= 1, chunk_size >= 1 and z_exp >= 0")
 
 
 @dataclass(frozen=True)

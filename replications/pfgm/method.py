@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from replications.pfgm.config import Config, FieldConfig, PerturbConfig
 from replications.pfgm.field_target import poisson_target
 from replications.pfgm.hemisphere import HemispherePrior
-from replications.pfgm.log_z import log_z_velocity
+from replications.pfgm.log_z import log_z_velocity, substitute_below
 from replications.pfgm.perturbation import perturb
 from shared.fields import VelocityField
 from shared.method import Method, Spec
@@ -49,18 +49,20 @@ class PoissonFieldNet:
         c = self.shape[0]
         return out[:, :c], out[:, c:].mean(dim=(1, 2, 3))
 
-    def field(self, net: nn.Module) -> VelocityField:
+    def field(self, net: nn.Module, z_exp: float = 0.0, gamma: float = 5.0) -> VelocityField:
         """The backward ODE's velocity dx/dt' = z E_x / E_z in t' = log z (Eq. 6 with z as the variable).
 
-        The exact target's z part, -z sqrt(N) / (||E|| + gamma), is negative for every z > 0 (all charges lie at
-        z = 0); a net's E_z that strays to >= 0 near z = 0 would make the ratio blow up, so it is kept <= -1e-3 z.
+        Below ``z_exp`` the z-part is the one the x-part implies (App. B.2.3, ``substitute_below``). Above it, the
+        exact target's z part, -z sqrt(N) / (||E|| + gamma), is negative for every z > 0 (all charges lie at z = 0);
+        a net's E_z that strays to >= 0 would make the ratio blow up, so it is kept <= -1e-3 z.
         """
 
         def field_xz(x: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
             e_x, e_z = self(net, x, z)
             return e_x, torch.minimum(e_z, -1e-3 * z)
 
-        return VelocityField(log_z_velocity(field_xz))
+        substitute = z_exp > 0 and gamma > 0  # as the official code: no substitution without gamma
+        return VelocityField(log_z_velocity(substitute_below(field_xz, z_exp, gamma) if substitute else field_xz))
 
 
 class PFGMLoss:
@@ -91,6 +93,7 @@ def build(cfg: Config) -> Method:
     out = n_dims + 1 if len(shape) == 1 else shape[0] + 1  # the extra output: E_z
     net = build_net(cfg.net, shape, out_channels=out)
     net_out = PoissonFieldNet(shape, cfg.prior.z_min, cfg.prior.z_max)
+    field_of = partial(net_out.field, z_exp=cfg.target.z_exp, gamma=cfg.target.gamma)
     prior = HemispherePrior(n_dims, cfg.prior.z_max, cfg.prior.upper_norm)
     log_max, log_min = math.log(cfg.prior.z_max), math.log(cfg.prior.z_min)
     s = cfg.sample
@@ -104,12 +107,12 @@ def build(cfg: Config) -> Method:
         net=net,
         loss=PFGMLoss(net_out, cfg.perturb, cfg.target),
         prior=prior,
-        field=net_out.field(net),
+        field=field_of(net),
         sampler=sampler,
         grid=grid,
         # forward ODE from z_min to z_max, then the prior's density (the change of variables along log z)
         nll=FlowNLL(
-            net_out.field,
+            field_of,
             prior.log_prob,
             log_min,
             log_max,
@@ -119,7 +122,7 @@ def build(cfg: Config) -> Method:
             rtol=lik.rtol,
             atol=lik.atol,
         ),
-        info={"sampler": s.kind, "z_max": cfg.prior.z_max, "z_min": cfg.prior.z_min},
+        info={"sampler": s.kind, "z_max": cfg.prior.z_max, "z_min": cfg.prior.z_min, "z_exp": cfg.target.z_exp},
     )
 
 

@@ -12,7 +12,7 @@ from replications.pfgm.config import Config
 from replications.pfgm.field_target import coulomb_field, poisson_target
 from replications.pfgm.hemisphere import HemispherePrior
 from replications.pfgm.hyper import CIFAR10_RELEASE_MEAN_SQ_NORM, pfgm_hyperparameters
-from replications.pfgm.log_z import exact_field_xz, log_z_velocity
+from replications.pfgm.log_z import exact_field_xz, implied_e_z, log_z_velocity, substitute_below
 from replications.pfgm.method import build
 from replications.pfgm.perturbation import perturb
 from shared.config import load
@@ -45,6 +45,23 @@ def test_single_charge_target_is_radial_with_the_stated_norm():
     e = lifted(charge) - pts  # toward the charge
     expected = math.sqrt(2) * e / (e.norm(dim=1, keepdim=True) + 5.0)
     torch.testing.assert_close(poisson_target(pts, charge, gamma=5.0), expected)
+
+
+@pytest.mark.parametrize("gamma", [5.0, 0.5])
+def test_z_part_implied_by_the_x_part_is_the_targets_own(gamma):
+    # App. B.2.3: the target's E_z is -z exactly, so its z-part follows from ||f_x|| at every z (the z -> 0 root of
+    # the official code would miss at z = 20)
+    data = torch.randn(40, 6, dtype=torch.float64, generator=G().manual_seed(4))
+    x = torch.randn(30, 6, dtype=torch.float64, generator=G().manual_seed(5))
+    z = torch.logspace(-3, math.log10(20.0), 30, dtype=torch.float64)
+    target = poisson_target(torch.cat([x, z[:, None]], 1), data, gamma=gamma)
+    torch.testing.assert_close(implied_e_z(target[:, :-1], z, gamma), target[:, -1])
+    f = substitute_below(lambda x_, z_: (target[:, :-1], torch.zeros_like(z_)), z_exp=1.0, gamma=gamma)
+    e_z = f(x, z)[1]
+    torch.testing.assert_close(e_z[z < 1.0], target[z < 1.0, -1])
+    assert (e_z[z >= 1.0] == 0).all()  # above z_exp the prediction is kept
+    with pytest.raises(ValueError, match="gamma > 0"):
+        implied_e_z(target[:, :-1], z, 0.0)
 
 
 def test_chunked_target_equals_the_naive_formula():
@@ -146,9 +163,10 @@ def test_configs_build_and_sample(name):
     if name == "smoke_toy":
         loss = method.loss(method.net, torch.randn(256, 2), G().manual_seed(0))
         assert loss.shape == (cfg.target.small_batch,) and torch.isfinite(loss).all()
-        # an untrained field can make the adaptive solve underflow: sample with fixed Heun steps in log z
+        # an untrained field can make the adaptive solve underflow: sample with fixed Heun steps in log z; its
+        # ||f_x|| > sqrt(N) implies an unbounded field to App. B.2.3's substitution, so that is off here
         torch.manual_seed(0)
-        fixed = build(load(CONFIGS / f"{name}.yaml", Config, ["sample={kind: heun, n_steps: 10}"]))
+        fixed = build(load(CONFIGS / f"{name}.yaml", Config, ["sample={kind: heun, n_steps: 10}", "target.z_exp=0"]))
         with count_nfe(fixed.net) as calls:
             x = sample(fixed, (8, 2), generator=G().manual_seed(0))
         assert x.shape == (8, 2) and torch.isfinite(x).all() and calls[0] == 20  # Heun: 2 evaluations a step
