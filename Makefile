@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine with Python >= 3.10:
 #   make smoke   # install, then the whole pipeline on the smoke config (results/tables/summary.md)
 #   make test    # install, then the test suite
+#   make report  # after make smoke: results/report.html, every table and figure with its caption
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install smoke test test-slurm lint paper-dry-run clean
+.PHONY: install smoke report test test-slurm lint paper-dry-run clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,11 @@ install: $(STAMP)
 
 smoke: install
 	snakemake --cores $(CORES)
+
+# One self-contained HTML page with every table and figure of the smoke run, each with its caption.
+report: smoke
+	snakemake --report results/report.html
+	@echo "open results/report.html"
 
 test: install
 	$(PY) -m pytest --ignore=tests/workflows/test_slurm.py

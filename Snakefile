@@ -11,6 +11,9 @@ configfile: "workflows/config/smoke.yaml"
 validate(config, "workflows/schemas/config.schema.yaml")
 
 
+report: "workflows/report/workflow.rst"  # snakemake --report results/report.html (make report)
+
+
 include: "workflows/rules/common.smk"
 include: "workflows/rules/resources.smk"
 include: "workflows/rules/train.smk"
@@ -18,6 +21,7 @@ include: "workflows/rules/sample.smk"
 include: "workflows/rules/evaluate.smk"
 include: "workflows/rules/report.smk"
 include: "workflows/rules/extras.smk"
+include: "workflows/rules/compare.smk"
 
 
 rule all:
@@ -25,3 +29,4 @@ rule all:
         f"{RESULTS}/tables/summary.md",
         figure_dirs(),
         EXTRA_TARGETS,
+        compare_targets(),

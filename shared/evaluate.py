@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from shared.data.source import DataSource
 from shared.data.transforms import to_uint8, uniform_dequantize, unit_to_model
@@ -51,7 +52,8 @@ def nll_in_batches(
 ) -> tuple[Tensor, bool]:
     """Run ``nll_fn`` over ``x`` in batches; returns (nats (N,), discrete)."""
     out, discrete = [], False
-    for k, start in enumerate(range(0, x.shape[0], batch_size)):
+    starts = range(0, x.shape[0], batch_size)
+    for k, start in enumerate(tqdm(starts, desc="likelihood", unit="batch", disable=None, leave=False)):
         res = nll_fn(x[start : start + batch_size], make_generator(derive_seed(seed, "nll", k), x.device))
         out.append(res.nats.detach().cpu())
         discrete = res.discrete

@@ -23,10 +23,13 @@ class NLL:
         nats: (B,) values.
         discrete: True when ``nats`` is -log P of the 8-bit data itself (e.g. DDPM's discretized decoder);
             False when it is -log p of a density over model space (probability flow, CNFs, toys).
+        bound: True when ``nats`` is an upper bound on the NLL (a variational bound, DDPM Eq. 5), False when it is
+            the model's own likelihood (exactly, or an unbiased estimate of it: Hutchinson's trace).
     """
 
     nats: Tensor
     discrete: bool
+    bound: bool = False
 
 
 def bits_per_dim(nll: NLL, dims: int, data_range: str) -> Tensor:

@@ -9,7 +9,7 @@ scripts, sweeps and the CLI all sample the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -89,7 +89,7 @@ def count_nfe(net: nn.Module) -> Iterator[list[int]]:
 
 @dataclass(frozen=True)
 class Spec:
-    """A replication as the CLI knows it: its name, its config schema and its builder.
+    """A replication as the CLI knows it: its name, its config schema, its builder and its sampler budgets.
 
     The checkpoint records ``module`` so that any tool can rebuild the method from a checkpoint alone.
     """
@@ -98,6 +98,7 @@ class Spec:
     config: type
     build: Callable[[Any], Method]
     module: str  # the importable module that defines this Spec as ``SPEC``
+    budgets: Mapping[str, Any] = field(default_factory=dict)  # sampler families for sweeps (``shared.budgets``)
 
 
 __all__ = ["Loss", "Method", "NLLFn", "Sampler", "Spec", "count_nfe", "sample"]

@@ -7,8 +7,10 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -109,10 +111,29 @@ def _write(text: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def write_table(df: pd.DataFrame, out: str | Path, title: str = "", notes: str = "", floatfmt: str = ".4g") -> str:
-    """Write one table as ``<out>.md`` (title, table, notes), ``.csv`` and ``.tex``, atomically; returns the Markdown.
+_HTML = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{title}</title><style>
+body {{font-family: sans-serif; font-size: 13px; margin: 1em}} table {{border-collapse: collapse}}
+th, td {{border: 1px solid #bbb; padding: 3px 7px; text-align: right}} th {{background: #eee}}
+td:first-child, td:nth-child(2) {{text-align: left}}
+</style></head><body><p><b>{title}</b></p>
+{table}
+<p>{notes}</p></body></html>
+"""
 
-    Every table the pipeline writes goes through here, so all have the same three forms.
+
+def to_html(df: pd.DataFrame, title: str = "", notes: str = "", floatfmt: str = ".4g") -> str:
+    """A standalone HTML page of the table (what the Snakemake report shows); Markdown **bold** becomes <b>."""
+    body = df.to_html(index=False, float_format=lambda v: format(v, floatfmt), na_rep="—", border=0)
+    body = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", body)
+    return _HTML.format(title=html.escape(title), table=body, notes=html.escape(notes))
+
+
+def write_table(df: pd.DataFrame, out: str | Path, title: str = "", notes: str = "", floatfmt: str = ".4g") -> str:
+    """Write one table as ``<out>.md`` (title, table, notes), ``.csv``, ``.tex`` and ``.html``, atomically; returns
+    the Markdown.
+
+    Every table the pipeline writes goes through here, so all have the same four forms.
     """
     out = Path(out).with_suffix("")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -121,6 +142,7 @@ def write_table(df: pd.DataFrame, out: str | Path, title: str = "", notes: str =
     _write(md, out.with_suffix(".md"))
     _write(df.to_csv(index=False), out.with_suffix(".csv"))
     _write(df.to_latex(index=False, float_format=lambda v: format(v, floatfmt)), out.with_suffix(".tex"))
+    _write(to_html(df, title, notes, floatfmt), out.with_suffix(".html"))
     return md
 
 
@@ -142,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     _write(summary.to_csv(index=False), args.out_dir / "summary.csv")
     _write(to_markdown(summary), args.out_dir / "summary.md")
     _write(summary.to_latex(index=False, float_format=lambda v: format(v, ".4g")), args.out_dir / "summary.tex")
+    _write(to_html(summary, "Every run beside its paper's number"), args.out_dir / "summary.html")
     print(f"wrote {args.out_dir}/summary.md ({len(summary)} rows)")
 
 

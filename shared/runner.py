@@ -10,6 +10,7 @@ import importlib
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,7 @@ def train(spec: Spec, cfg, config_path: Path, seed: int, out: Path, ddp, max_min
         "net": state["net"],
         "ema_net": ema_net,
         "step": state["step"],
+        "train_wall_s": state["wall_s"],
         "n_params": n_params,
         "provenance": provenance(),
     }
@@ -160,7 +162,9 @@ def sample_seeds(run: Run, seeds: Sequence[int], batch_size: int, device: torch.
 
 def write_samples(run: Run, seeds: Sequence[int], batch_size: int, device: torch.device, out: Path, weights: str):
     """Sample ``seeds`` and write them atomically to ``out`` (.npz: x, uint8 for images, seeds, metadata)."""
+    t0 = time.perf_counter()
     x, nfe = sample_seeds(run, seeds, batch_size, device)
+    wall = time.perf_counter() - t0
     if not torch.isfinite(x).all():
         raise FloatingPointError(f"non-finite samples from {run.path}; not writing {out}")
     meta = {
@@ -171,6 +175,8 @@ def write_samples(run: Run, seeds: Sequence[int], batch_size: int, device: torch
         "sample_seeds": f"{seeds[0]}-{seeds[-1]}",
         "weights": weights,
         "nfe_per_sample": nfe,
+        "sample_wall_s": wall,
+        "sample_s_per_1000": 1000.0 * wall / len(seeds),
         "sampler": run.method.info,
         "provenance": provenance(),
     }
@@ -197,18 +203,23 @@ def load_samples(paths: Sequence[Path]) -> tuple[torch.Tensor, dict]:
     meta["sample_seeds"] = ", ".join(m["sample_seeds"] for m in metas)
     meta["nfe_per_sample"] = float(np.mean([m["nfe_per_sample"] for m in metas]))
     meta["shards"] = [str(p) for p in paths]
+    if all("sample_wall_s" in m for m in metas):  # seconds per 1000 samples over all shards
+        meta["sample_wall_s"] = float(sum(m["sample_wall_s"] for m in metas))
+        meta["sample_s_per_1000"] = 1000.0 * meta["sample_wall_s"] / sum(len(x) for x in xs)
     return torch.cat(xs), meta
 
 
 def evaluate(run: Run, sample_paths: Sequence[Path], out: Path, weights: str, feature_net, cache_dir, device) -> dict:
     """Every metric of the run's data set (``shared.evaluate``), written with provenance to ``out`` (JSON)."""
     samples, sample_meta = load_samples(sample_paths)
-    nll_fn = None
+    nll_fn, kinds = None, set()
     if run.method.nll is not None:
 
         def nll_fn(x, gen):
             with torch.no_grad():
-                return run.method.nll(run.method.net, x, gen)
+                res = run.method.nll(run.method.net, x, gen)
+            kinds.add("bound" if res.bound else "exact")
+            return res
 
     metrics, info = evaluate_run(
         run.data(),
@@ -221,6 +232,7 @@ def evaluate(run: Run, sample_paths: Sequence[Path], out: Path, weights: str, fe
         cache_dir=cache_dir,
     )
     metrics["nfe_per_sample"] = {"value": sample_meta["nfe_per_sample"], "stderr": None, "n": len(samples)}
+    info["nll_kind"] = "/".join(sorted(kinds)) or "none"  # a variational bound, or the model's exact likelihood
     report = {
         "replication": run.spec.name,
         "format_version": FORMAT_VERSION,
@@ -228,6 +240,7 @@ def evaluate(run: Run, sample_paths: Sequence[Path], out: Path, weights: str, fe
         "dataset": run.cfg.data.name,
         "seed": run.seed,
         "train_steps": run.ckpt["step"],
+        "train_wall_s": run.ckpt.get("train_wall_s"),
         "n_params": run.ckpt.get("n_params"),
         "weights": weights,
         "n_samples": len(samples),

@@ -1,57 +1,87 @@
-"""Sample quality against the sampling budget for any trained run: the same sampler family at several step
-counts on the run's own time interval (the ends of its grid), measured by the data's quality metric.
+"""Sample quality against the sampling budget for any trained runs: each run's sampler families (its
+``Spec.budgets``, ``shared.budgets``) at several budgets, measured by the data's quality metric, NFE counted.
 
     python -m shared.sweep --ckpt results/pfgm/smoke_digits/seed0/checkpoint.pt \\
-        results/score_sde/smoke_digits/seed0/checkpoint.pt --sampler euler --steps 10 20 50 100 \\
+        results/score_sde/smoke_digits/seed0/checkpoint.pt --family euler --values 10 20 50 100 \\
         --feature-net results/feature_nets/digits.pt --out results/pfgm/figures/fd_vs_nfe_euler.png
 
-Fixed-step ODE samplers (``euler``, ``heun``) integrate ``field.velocity`` uniformly in the method's own time
-variable: t for the Score-SDE processes, log z for PFGM (PFGM Sec. 5.2's robustness study).
+``--family all`` sweeps every family a run declares (DDPM: respaced ancestral steps; NCSN: Langevin steps per
+level; ODE methods: fixed Euler / Heun steps in their own time and an adaptive solver's tolerance). A value is an
+NFE target (tolerance families take their own grid of tolerances); the x axis is the NFE measured.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
+from shared.budgets import Budget
 from shared.evaluate import sample_quality
-from shared.method import count_nfe
+from shared.method import Method, count_nfe, sample
 from shared.provenance import provenance
 from shared.runner import Run, load_run
-from shared.samplers import SAMPLERS
 from shared.utils import PerSampleGenerator
 
 
-def quality_vs_steps(
-    run: Run, sampler: str, steps: Sequence[int], n: int, feature_net: Path | None, batch_size: int = 500
+def draw(method: Method, run: Run, n: int, batch_size: int, device: torch.device | str = "cpu"):
+    """n samples with per-sample seeds 0..n-1: (x (n, *D) on CPU, NFE per sample, wall seconds per 1000 samples)."""
+    chunks, calls_per_batch = [], []
+    start = time.perf_counter()
+    for lo in range(0, n, batch_size):
+        gen = PerSampleGenerator(range(lo, min(lo + batch_size, n)), device)
+        with count_nfe(method.net) as calls:
+            chunks.append(sample(method, (len(gen), *run.shape), generator=gen, device=device).float().cpu())
+        calls_per_batch.append(calls[0])
+    wall = time.perf_counter() - start
+    return torch.cat(chunks), sum(calls_per_batch) / len(calls_per_batch), 1000 * wall / n
+
+
+def sweep_run(
+    run: Run,
+    families: Sequence[str],
+    values: Sequence[float],
+    n: int,
+    feature_net: Path | None,
+    label: str | None = None,
+    batch_size: int = 500,
+    device: torch.device | str = "cpu",
 ) -> list[dict]:
-    """One row per step count: {run, sampler, steps, nfe, metric, value} on n samples with seeds 0..n-1."""
-    method = run.method
-    t0, t1 = float(method.grid[0]), float(method.grid[-1])
+    """One row per (family, value): {run, family, unit, budget, nfe, metric, value, sample_s_per_1000}."""
+    label = label or f"{run.spec.name}/{run.experiment}"
+    own: dict[str, Budget] = run.spec.budgets
+    chosen = list(own) if list(families) == ["all"] else [f for f in families if f in own]
+    jobs = [(f, v) for f in chosen for v in (own[f].values or values)]
     rows = []
-    for k in steps:
-        grid = torch.linspace(t0, t1, k + 1)
-        chunks, nfe = [], 0
-        with torch.no_grad(), count_nfe(method.net) as calls:
-            for lo in range(0, n, batch_size):
-                gen = PerSampleGenerator(range(lo, min(lo + batch_size, n)))
-                x = method.prior.sample((len(gen), *run.shape), gen)
-                chunks.append(SAMPLERS[sampler](method.field, x, grid, generator=gen))
-            nfe = calls[0] / max(1, -(-n // batch_size))
-        x = torch.cat(chunks)
-        metric, value = sample_quality(run.data(), x, feature_net) if torch.isfinite(x).all() else ("nan", float("nan"))
-        label = f"{run.spec.name}/{run.experiment}"
-        rows.append({"run": label, "sampler": sampler, "steps": k, "nfe": nfe, "metric": metric, "value": value})
-        print(f"{label} {sampler} {k} steps: NFE {nfe:.0f}, {metric} {value:.4g}", flush=True)
+    for family, budget in tqdm(jobs, desc=f"sweep {label}", disable=None):
+        method = own[family].method(run, budget)
+        x, nfe, s_per_1000 = draw(method, run, n, batch_size, device)
+        if torch.isfinite(x).all():
+            metric, value = sample_quality(run.data(), x, feature_net)
+        else:
+            metric, value = "non-finite samples", float("nan")
+        row = {
+            "run": label,
+            "family": family,
+            "unit": own[family].unit,
+            "budget": budget,
+            "nfe": nfe,
+            "metric": metric,
+            "value": value,
+            "sample_s_per_1000": s_per_1000,
+        }
+        rows.append(row)
+        print(f"{label} {family} {budget:g}: NFE {nfe:.0f}, {metric} {value:.4g}", flush=True)
     return rows
 
 
 def plot(rows: list[dict], out: Path, title: str) -> None:
-    """Quality against NFE (log x), one line per run; the rows as a table beside the PNG (shared.report)."""
+    """Quality against NFE (log x), one line per run and family; the rows as a table beside the PNG."""
     import pandas as pd
     import seaborn as sns
 
@@ -60,12 +90,16 @@ def plot(rows: list[dict], out: Path, title: str) -> None:
 
     df = pd.DataFrame(rows)
     sns.set_theme(style="whitegrid")
-    fig, ax = plt.subplots(figsize=(6, 4))
-    sns.lineplot(data=df, x="nfe", y="value", hue="run", marker="o", ax=ax)
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    finite = df[df["value"].notna()]
+    sns.lineplot(data=finite, x="nfe", y="value", hue="run", style="family", markers=True, dashes=True, ax=ax)
     ax.set_xscale("log")
-    ax.set_xlabel("NFE per sample")
+    if (finite["value"] > 0).all() and finite["value"].max() / max(finite["value"].min(), 1e-12) > 30:
+        ax.set_yscale("log")
+    ax.set_xlabel("NFE per sample (measured)")
     ax.set_ylabel(f"{df['metric'].iloc[0]} (lower is better)")
     ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     save(fig, out, dpi=110)
     write_table(df, out.with_suffix(""), title=title, notes=f"code {provenance()['git_commit'][:12]}")
 
@@ -76,16 +110,26 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m shared.sweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--ckpt", type=Path, nargs="+", required=True, help="final checkpoints of trained runs")
-    p.add_argument("--sampler", choices=("euler", "heun"), default="euler")
-    p.add_argument("--steps", type=int, nargs="+", default=[10, 20, 50, 100])
+    p.add_argument("--labels", nargs="+", default=None, help="one legend label per checkpoint")
+    p.add_argument("--family", nargs="+", default=["all"], help="sampler families (a run's Spec.budgets) or all")
+    p.add_argument("--values", type=float, nargs="+", default=[10, 20, 50, 100], help="NFE targets")
     p.add_argument("--n", type=int, default=500, help="samples per point (seeds 0..n-1)")
+    p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--feature-net", type=Path, default=None, help="digits classifier (digits runs)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="default: cuda if any")
+    p.add_argument("--title", default=None)
     p.add_argument("--out", type=Path, required=True, help="PNG; .md/.csv/.tex tables and a .json beside it")
     args = p.parse_args(argv)
+    if args.labels is not None and len(args.labels) != len(args.ckpt):
+        p.error(f"--labels: {len(args.labels)} labels for {len(args.ckpt)} checkpoints")
+    labels = args.labels or [None] * len(args.ckpt)
     rows = []
-    for ckpt in args.ckpt:
-        rows += quality_vs_steps(load_run(ckpt), args.sampler, args.steps, args.n, args.feature_net)
-    title = f"Sample quality against NFE, {args.sampler} steps uniform in each method's time ({args.n} samples)"
+    for ckpt, label in zip(args.ckpt, labels):
+        run = load_run(ckpt, device=args.device)
+        rows += sweep_run(run, args.family, args.values, args.n, args.feature_net, label, args.batch_size, args.device)
+    if not rows:
+        p.error(f"no checkpoint declares any of the families {args.family}")
+    title = args.title or f"Sample quality against NFE ({', '.join(args.family)}; {args.n} samples)"
     plot(rows, args.out, title)
     args.out.with_suffix(".json").write_text(json.dumps({"rows": rows, "provenance": provenance()}, indent=2))
 

@@ -154,7 +154,7 @@ def fit(
             ``TrainingStopped`` is raised; rerunning resumes there.
 
     Returns:
-        The final state dict: {"net", "ema", "optimizer", "step", "extra"}.
+        The final state dict: {"net", "ema", "optimizer", "step", "wall_s", "extra"}.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -167,13 +167,14 @@ def fit(
         net.parameters(), lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps, weight_decay=cfg.weight_decay
     )
     state_path, log_path = out_dir / STATE_FILE, out_dir / LOG_FILE
-    step = 0
+    step, wall_before = 0, 0.0
     if state_path.is_file():
         state = load_checkpoint(state_path, map_location=device)
         net.load_state_dict(state["net"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizer"])
         step = int(state["step"])
+        wall_before = float(state.get("wall_s", 0.0))  # training seconds of the earlier segments
         if rank == 0:
             print(f"resuming from {state_path} at step {step}", flush=True)
     model = nn.parallel.DistributedDataParallel(net) if world > 1 else net
@@ -186,13 +187,15 @@ def fit(
             "ema": ema.state_dict(),
             "optimizer": opt.state_dict(),
             "step": step,
+            "wall_s": wall_before + time.time() - t_start,  # training wall seconds over all resumed segments
             "extra": extra or {},
         }
 
     interactive = sys.stderr.isatty()
     bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0 or not interactive, desc="train", unit="step")
     text_every = max(1, cfg.steps // 20)
-    t_start, running, extras = time.time(), [], {}
+    t_start = time.time()
+    running, extras = [], {}
     net.train()
     while step < cfg.steps:
         lr = learning_rate(cfg, step)

@@ -6,6 +6,7 @@ from functools import partial
 
 from replications.ddpm.config import Config
 from replications.ddpm.vlb import VariationalBound
+from shared.budgets import by_overrides
 from shared.losses import l_simple
 from shared.method import Method, Spec
 from shared.nets import build_net
@@ -35,4 +36,11 @@ def build(cfg: Config) -> Method:
     )
 
 
-SPEC = Spec(name="ddpm", config=Config, build=build, module=__name__)
+SPEC = Spec(
+    name="ddpm",
+    config=Config,
+    build=build,
+    module=__name__,
+    # Algorithm 2 on an even stride of the chain: k steps, k NFE (k <= T)
+    budgets={"ancestral": by_overrides(lambda cfg, nfe: [f"sample.n_steps={min(int(nfe), cfg.process.T)}"])},
+)

@@ -87,7 +87,7 @@ class VariationalBound:
             d = x0[0].numel()
             sq = ((x0 - mean_0) / append_dims(std_0, x0.ndim)).pow(2).flatten(1).sum(1)
             log_dec = -0.5 * sq - d * torch.log(std_0) - 0.5 * d * math.log(2 * math.pi)
-            return NLL(total - log_dec, discrete=False)
+            return NLL(total - log_dec, discrete=False, bound=True)
         lo, hi = self.data_range
         log_dec = discretized_gaussian_log_prob(x0, mean_0, std_0, (hi - lo) / 255 / 2, lo, hi)
-        return NLL(total - log_dec, discrete=True)
+        return NLL(total - log_dec, discrete=True, bound=True)

@@ -11,6 +11,7 @@ from replications.ffjord.cnf import CNF, CNFField, cnf_sample
 from replications.ffjord.config import ConcatSquashConfig, Config, MultiscaleConfig, ODEConfig
 from replications.ffjord.nets import ConcatConvNet, ConcatSquashMLP
 from replications.ffjord.objective import FFJORDNLL, FFJORDLoss, RNODELoss
+from shared.budgets import tolerances
 from shared.method import Method, Spec
 from shared.priors import GaussianPrior
 
@@ -78,4 +79,10 @@ def build(cfg: Config) -> Method:
     )
 
 
-SPEC = Spec(name="ffjord", config=Config, build=build, module=__name__)
+SPEC = Spec(
+    name="ffjord",
+    config=Config,
+    build=build,
+    module=__name__,
+    budgets={"ode": tolerances(["ode.rtol", "ode.atol"])},  # every block's adaptive solve (Sec. 4: 1e-5)
+)

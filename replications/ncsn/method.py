@@ -10,6 +10,7 @@ import torch
 
 from replications.ncsn.config import Config, LadderConfig
 from replications.ncsn.nets import RefineNetConfig, build_refinenet
+from shared.budgets import by_overrides
 from shared.losses import DSMLoss, SigmaSquared
 from shared.method import Method, Spec
 from shared.nets import build_net
@@ -54,4 +55,11 @@ def build(cfg: Config) -> Method:
     )
 
 
-SPEC = Spec(name="ncsn", config=Config, build=build, module=__name__)
+SPEC = Spec(
+    name="ncsn",
+    config=Config,
+    build=build,
+    module=__name__,
+    # Algorithm 1 with T steps at each of the L levels: L * T NFE
+    budgets={"ald": by_overrides(lambda cfg, nfe: [f"sample.n_steps_each={max(1, round(nfe / cfg.noise.L))}"])},
+)

@@ -18,6 +18,7 @@ from replications.pfgm.field_target import poisson_target
 from replications.pfgm.hemisphere import HemispherePrior
 from replications.pfgm.log_z import log_z_velocity, substitute_below
 from replications.pfgm.perturbation import perturb
+from shared.budgets import TOLERANCES, by_overrides, fixed_steps
 from shared.fields import VelocityField
 from shared.method import Method, Spec
 from shared.nets import build_net
@@ -126,4 +127,16 @@ def build(cfg: Config) -> Method:
     )
 
 
-SPEC = Spec(name="pfgm", config=Config, build=build, module=__name__)
+SPEC = Spec(
+    name="pfgm",
+    config=Config,
+    build=build,
+    module=__name__,
+    budgets={
+        "euler": fixed_steps("euler"),  # uniform in log z (Sec. 5.2)
+        "heun": fixed_steps("heun"),
+        "ode": by_overrides(
+            lambda cfg, tol: [f"sample={{kind: ode, rtol: {tol:g}, atol: {tol:g}}}"], TOLERANCES, unit="tolerance"
+        ),
+    },
+)

@@ -8,6 +8,7 @@ from functools import partial
 import torch
 
 from replications.score_sde.config import Config, ODESamplerConfig, PCSamplerConfig, ProcessConfig
+from shared.budgets import TOLERANCES, by_overrides, fixed_steps
 from shared.losses import WEIGHTINGS, DSMLoss
 from shared.method import Method, Sampler, Spec
 from shared.nets import build_net
@@ -75,4 +76,18 @@ def build(cfg: Config) -> Method:
     )
 
 
-SPEC = Spec(name="score_sde", config=Config, build=build, module=__name__)
+SPEC = Spec(
+    name="score_sde",
+    config=Config,
+    build=build,
+    module=__name__,
+    budgets={
+        # Algorithm 1 with one corrector step: 2 NFE a step
+        "pc": by_overrides(lambda cfg, nfe: [f"sample.n_steps={max(1, int(nfe) // 2)}"]),
+        "euler": fixed_steps("euler"),  # the probability-flow ODE (Eq. 13) uniform in t
+        "heun": fixed_steps("heun"),
+        "ode": by_overrides(
+            lambda cfg, tol: [f"sample={{kind: ode, rtol: {tol:g}, atol: {tol:g}}}"], TOLERANCES, unit="tolerance"
+        ),
+    },
+)

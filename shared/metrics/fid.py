@@ -58,6 +58,7 @@ from cleanfid.inception_torchscript import InceptionV3W
 from cleanfid.resize import build_resizer
 from scipy.linalg import LinAlgWarning
 from torch import Tensor
+from tqdm import tqdm
 
 from shared.utils import default_device
 
@@ -272,7 +273,7 @@ def inception_features(
     model = load_inception(device, model_path)
     resize = build_resizer("clean")  # PIL bicubic on float32, per channel, to 299x299, clipped to [0, 255]
     out = np.empty((arr.shape[0], FEATURE_DIM), dtype=np.float64)
-    for start in range(0, arr.shape[0], batch_size):
+    for start in tqdm(range(0, arr.shape[0], batch_size), desc="FID features", unit="batch", disable=None):
         chunk = arr[start : start + batch_size]
         resized = np.stack([resize(np.ascontiguousarray(img.transpose(1, 2, 0))) for img in chunk])
         batch = torch.from_numpy(resized).permute(0, 3, 1, 2).contiguous()  # (B, 3, 299, 299) float32 in [0, 255]

@@ -2,9 +2,10 @@
 
 ``field`` is a ``shared.fields.Field`` (each sampler asks it for the kind it needs: ``field.score``,
 ``field.velocity``, ``field.x0``), ``x`` the prior draw (B, *D), ``ts`` a 1-D time grid built apart from the
-solver (``process.time_grid``). Options, the process among them where a formula needs one, are bound with
-``functools.partial``. ``callback(dict(i=, t=, x=, ...))`` observes the trajectory; NFE is counted on the net
-(``shared.method.count_nfe``). No sampler disables autograd: the caller decides (``torch.no_grad()``).
+solver (``process.time_grid``, or EDM's ``times_karras`` for the few-step solvers). Options, the process among
+them where a formula needs one, are bound with ``functools.partial``. ``callback(dict(i=, t=, x=, ...))``
+observes the trajectory; NFE is counted on the net (``shared.method.count_nfe``). No sampler disables autograd:
+the caller decides (``torch.no_grad()``).
 
 ``SAMPLERS`` is the one registry: a replication's config names a sampler and its options, never a class.
 """
@@ -12,6 +13,9 @@ solver (``process.time_grid``). Options, the process among them where a formula 
 from shared.ode import sample_euler, sample_flow, sample_heun
 from shared.samplers.ancestral import sample_ancestral
 from shared.samplers.annealed import inpaint_annealed_langevin, sample_annealed_langevin, sample_langevin
+from shared.samplers.ddim import sample_ddim
+from shared.samplers.dpm_solver import sample_dpm_solver_2m
+from shared.samplers.edm import noise_to_signal, sample_heun_edm, sigmas_karras, times_karras
 from shared.samplers.sde import (
     CORRECTORS,
     PREDICTORS,
@@ -39,6 +43,9 @@ SAMPLERS = {
     "heun": sample_heun,
     "ald": sample_annealed_langevin,  # NCSN Algorithm 1
     "langevin": sample_langevin,  # plain Langevin dynamics at one time (NCSN Eq. 4)
+    "ddim": sample_ddim,  # DDIM Eq. 12 / 16: process=, eta= (0 deterministic, 1 ancestral)
+    "heun_edm": sample_heun_edm,  # EDM Algorithm 1 (Heun, last step Euler); grid from times_karras
+    "dpm_solver_2m": sample_dpm_solver_2m,  # DPM-Solver++(2M), Algorithm 2: process=
 }
 
 __all__ = [
@@ -51,6 +58,12 @@ __all__ = [
     "ProbabilityFlowPredictor",
     "ReverseDiffusionPredictor",
     "inpaint_annealed_langevin",
+    "noise_to_signal",
+    "sigmas_karras",
+    "times_karras",
+    "sample_ddim",
+    "sample_dpm_solver_2m",
+    "sample_heun_edm",
     "sample_ancestral",
     "sample_annealed_langevin",
     "sample_langevin",

@@ -43,10 +43,21 @@ def test_bad_workflow_config_is_rejected(tmp_path):
     assert res.returncode != 0 and "replications/ddpm/configs/nosuch.yaml" in res.stdout + res.stderr
 
 
-@pytest.mark.slow
-def test_end_to_end_tiny_run(tmp_path):
-    res = snakemake("--cores", "2", "--configfile", "tests/workflows/tiny.yaml", "--config", f"results_dir={tmp_path}")
+TINY = ("--configfile", "tests/workflows/tiny.yaml", "tests/workflows/tiny_compare_run.yaml")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The tiny config (one DDPM run) plus a two-method comparison, really run: its results folder."""
+    out = tmp_path_factory.mktemp("tiny")
+    res = snakemake("--cores", "2", *TINY, "--config", f"results_dir={out}")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return out
+
+
+@pytest.mark.slow
+def test_end_to_end_tiny_run(tiny_run):
+    tmp_path = tiny_run
     run = tmp_path / "ddpm" / "tiny_toy" / "seed0"
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["0-199.npz", "200-299.npz"]
     metrics = json.loads((run / "metrics.json").read_text())
@@ -55,9 +66,80 @@ def test_end_to_end_tiny_run(tmp_path):
         assert key in metrics["metrics"]
     assert metrics["metrics"]["nfe_per_sample"]["value"] == 100
     assert metrics["provenance"]["git_commit"] and metrics["config"]["train"]["steps"] == 100
+    assert metrics["train_wall_s"] > 0 and metrics["samples"]["sample_s_per_1000"] > 0
+    assert metrics["protocol"]["nll_kind"] == "bound"  # DDPM's variational bound
     assert (run / "figures" / "samples.png").stat().st_size > 0
     summary = (tmp_path / "tables" / "summary.md").read_text()
     assert "tiny_toy" in summary and "nll_nats" in summary
     # a second invocation has nothing left to do
-    again = snakemake("-n", "--configfile", "tests/workflows/tiny.yaml", "--config", f"results_dir={tmp_path}")
+    again = snakemake("-n", *TINY, "--config", f"results_dir={tmp_path}")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.slow
+def test_comparison_table_rows_are_the_runs_metrics(tiny_run):
+    import pandas as pd
+
+    numbers = pd.read_csv(tiny_run / "tables" / "compare_8gaussians_numbers.csv").set_index("method")
+    assert list(numbers.index) == ["ddpm", "ve"]
+    for method, rep in (("ddpm", "ddpm"), ("ve", "score_sde")):
+        report = json.loads((tiny_run / rep / f"compare_8gaussians_{method}" / "seed0" / "metrics.json").read_text())
+        assert report["config"]["net"]["hidden"] == 32 and report["config"]["train"]["steps"] == 60  # the shared budget
+        for key in ("energy_distance", "mmd_rbf", "nll_nats", "nfe_per_sample"):
+            assert numbers.loc[method, key] == pytest.approx(report["metrics"][key]["value"], rel=1e-12)
+        assert numbers.loc[method, "train_wall_s"] == pytest.approx(report["train_wall_s"], rel=1e-12)
+        assert numbers.loc[method, "params"] == report["n_params"]
+    assert numbers.loc["ddpm", "nll"] == "bound" and numbers.loc["ve", "nll"] == "exact"
+    sweep = pd.read_csv(tiny_run / "figures" / "quality_vs_nfe_8gaussians.csv")
+    assert set(sweep["run"]) == {"ddpm", "ve"} and (sweep["nfe"] > 0).all()
+    assert set(sweep[sweep["run"] == "ve"]["family"]) == {"euler"}  # a VE model has no ancestral family
+
+
+def _png_size(path: Path) -> list[int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", path
+    return [int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")]
+
+
+@pytest.mark.slow
+def test_report_opens_in_a_browser_with_every_table_and_figure(tiny_run, tmp_path):
+    from browser import Browser, find_chromium
+
+    html = tiny_run / "report.html"
+    res = snakemake("--report", str(html), *TINY, "--config", f"results_dir={tiny_run}")
+    assert res.returncode == 0 and html.stat().st_size > 0, res.stdout[-3000:] + res.stderr[-3000:]
+    exe = find_chromium()
+    if exe is None:
+        pytest.skip("no Chromium on PATH (Debian: apt-get install chromium; .ci/run installs it)")
+    rows = "Array.from(document.querySelectorAll('tr'))"
+    with Browser(exe, tmp_path / "profile") as b:
+        b.open(html.as_uri())
+        b.wait_for("document.body && document.body.innerText.includes('Runs beside the papers')")
+
+        def category(name):  # from the report's start page
+            b.send("Page.navigate", {"url": html.as_uri()})
+            find = f"Array.from(document.querySelectorAll('a')).find(a => a.innerText.trim() === '{name}')"
+            b.wait_for(f"document.readyState === 'complete' && {find} !== undefined")
+            b.eval(f"{find}.click()")
+
+        def show(file):  # the row's "eye" button, as a reader clicks it
+            b.wait_for(f"{rows}.some(tr => tr.innerText.includes('{file}'))")
+            b.eval(f"{rows}.find(tr => tr.innerText.includes('{file}')).querySelector('a[iconname=eye]').click()")
+
+        category("Comparison")
+        for name in ("quality_vs_nfe_8gaussians.png", "samples_8gaussians.png"):
+            show(name)
+            size = _png_size(tiny_run / "figures" / name)
+            shown = "Array.from(document.images).filter(i => i.complete).map(i => [i.naturalWidth, i.naturalHeight])"
+            assert size in b.wait_for(f"{shown}.filter(s => s[0] > 100)"), name  # decoded at the file's own size
+            category("Comparison")
+        show("compare_8gaussians.html")
+        b.wait_for("document.querySelectorAll('iframe').length > 0")
+        table = b.frame_text()
+        assert "Matched comparison on 8gaussians" in table
+        for text in ("ddpm", "ve", "energy_distance", "nll_nats", "bound", "exact", "train_wall_s"):
+            assert text in table, text
+        category("Runs beside the papers")
+        show("summary.html")
+        b.wait_for("document.querySelectorAll('iframe').length > 0")
+        assert "tiny_toy" in b.frame_text()

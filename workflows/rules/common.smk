@@ -1,4 +1,5 @@
 # Helpers: which runs the workflow config asks for, and where their files go.
+import json
 import os
 import re
 from pathlib import Path
@@ -12,6 +13,7 @@ REPLICATIONS = sorted(p.parent.name for p in Path("replications").glob("*/__main
 CONDA_ENV = "../../environment.yml"  # used with --software-deployment-method conda
 RESULTS = config.get("results_dir", "results")  # tests point this at a temporary folder
 FEATURE_NETS = {"digits": "feature_nets/digits.pt"}  # data sets whose quality metric needs a trained feature net
+COMPARE_RUNS = {}  # filled below from config["compare"]: {(replication, experiment): run}
 
 wildcard_constraints:
     rep="|".join(REPLICATIONS),
@@ -36,10 +38,19 @@ def run_dirs():
 
 
 def find_run(rep, exp):
+    if (rep, exp) in COMPARE_RUNS:
+        return COMPARE_RUNS[(rep, exp)]
     for r in config["runs"]:
         if r["replication"] == rep and r["experiment"] == exp:
             return r
     raise ValueError(f"no run {rep}/{exp} in the workflow config")
+
+
+def config_file(rep, exp):
+    """The experiment config a run trains with: the paper's own file, or a comparison run's derived one."""
+    if (rep, exp) in COMPARE_RUNS:
+        return f"{RESULTS}/compare/configs/{rep}/{exp}.yaml"
+    return f"replications/{rep}/configs/{exp}.yaml"
 
 
 def shard_paths(rep, exp, seed):
@@ -56,8 +67,8 @@ def shards(wildcards):
 
 def dataset(rep, exp):
     """The data set named by an experiment config (read as plain YAML; the CLI validates it)."""
-    import yaml
-
+    if (rep, exp) in COMPARE_RUNS:
+        return COMPARE_RUNS[(rep, exp)]["data"]
     with open(f"replications/{rep}/configs/{exp}.yaml") as fh:
         return (yaml.safe_load(fh) or {}).get("data", {}).get("name")
 
@@ -94,6 +105,110 @@ def _check_runs():
         path = f"replications/{r['replication']}/configs/{r['experiment']}.yaml"
         if not os.path.isfile(path):
             raise ValueError(f"workflow config: runs: experiment '{r['experiment']}' of {r['replication']}: no file {path}")
+
+
+# ---- the matched comparison (config["compare"]; its rules are in compare.smk) ----
+
+COMPARE = config.get("compare") or {}
+
+
+def _method_sets(method, name, is_image):
+    """A method's own overrides for one data set: keys all | toy | image | <data set name>."""
+    sets = method.get("set") or {}
+    return [s for key in ("all", "image" if is_image else "toy", name) for s in sets.get(key, [])]
+
+
+def _compare_runs():
+    """{(replication, experiment): run} of every (data set, method) pair of the compare section."""
+    runs = {}
+    for key in ("datasets", "methods"):
+        names = [item["name"] for item in COMPARE.get(key) or []]
+        if len(set(names)) != len(names):
+            raise ValueError(f"workflow config: compare: {key}: names must be unique, got {names}")
+    for d in COMPARE.get("datasets") or []:
+        name = d["name"]
+        for m in COMPARE.get("methods") or []:
+            method_name = m["name"]
+            rep, base = m["replication"], (m.get("experiment") or {}).get(name, d["experiment"])
+            path = f"replications/{rep}/configs/{base}.yaml"
+            if rep not in REPLICATIONS or not os.path.isfile(path):
+                raise ValueError(f"workflow config: compare: method '{method_name}': no file {path}")
+            data = dataset(rep, base)
+            overrides = [f"train.{k}={json.dumps(v)}" for k, v in (d.get("train") or {}).items()]
+            if not m.get("own_net"):
+                overrides.append(f"net={json.dumps(d['net'])}")
+            overrides += list(d.get("set") or [])
+            for item in overrides:
+                if item.startswith("data.name="):
+                    data = item.split("=", 1)[1]
+            overrides += _method_sets(m, name, data in IMAGE_SETS)
+            exp = f"compare_{name}_{method_name}"
+            runs[(rep, exp)] = {
+                "replication": rep, "experiment": exp, "dataset": name, "data": data, "method": method_name,
+                "base": base, "overrides": overrides, "seeds": COMPARE.get("seeds", [0]),
+                "n_samples": d.get("n_samples", config["sample"]["n_samples"]),
+            }
+    return runs
+
+
+COMPARE_RUNS = _compare_runs()
+
+
+def compare_dataset(name):
+    """The compare section's entry of one data set."""
+    return next(d for d in COMPARE["datasets"] if d["name"] == name)
+
+
+def compare_of(name):
+    """The runs of one comparison data set, in the config's method order."""
+    return [r for r in COMPARE_RUNS.values() if r["dataset"] == name]
+
+
+def compare_files(name, file):
+    """(paths, labels): ``file`` of every run and seed of a comparison data set, with the method of each."""
+    pairs = [
+        (f"{RESULTS}/{r['replication']}/{r['experiment']}/seed{s}/{file}", r["method"])
+        for r in compare_of(name)
+        for s in r["seeds"]
+    ]
+    return [p for p, _ in pairs], [m for _, m in pairs]
+
+
+def compare_first_shards(name):
+    """The first sample shard of each method's first seed: the same per-sample seeds in every panel."""
+    return [shard_paths(r["replication"], r["experiment"], r["seeds"][0])[0] for r in compare_of(name)]
+
+
+def compare_feature_net(name):
+    runs = compare_of(name)
+    return feature_net_of(runs[0]["replication"], runs[0]["experiment"]) if runs else []
+
+
+def compare_budget(name):
+    """The shared budget of a comparison data set, in words (the table's title)."""
+    d = compare_dataset(name)
+    t = d.get("train") or {}
+    return (
+        f"{t.get('steps')} steps, batch {t.get('batch_size')}, Adam lr {t.get('lr')}, EMA {t.get('ema_decay')}, "
+        f"net {d['net'].get('kind')}, seeds {COMPARE.get('seeds', [0])}, {d.get('n_samples')} samples"
+    )
+
+
+def compare_sweep_args(name):
+    """The sweep's options of a comparison data set: NFE targets, samples per point, sampler families."""
+    sw = compare_dataset(name).get("sweep") or {}
+    args = f"--values {' '.join(str(v) for v in sw.get('nfe', [10, 20, 50, 100]))} --n {sw.get('n', 500)}"
+    return args + (f" --family {' '.join(sw['families'])}" if sw.get("families") else "")
+
+
+def compare_targets():
+    """What `all` builds for the comparison: per data set a table, a quality-vs-NFE figure, a sample grid."""
+    names = [d["name"] for d in COMPARE.get("datasets") or []]
+    return (
+        [f"{RESULTS}/tables/compare_{n}.md" for n in names]
+        + [f"{RESULTS}/figures/quality_vs_nfe_{n}.png" for n in names]
+        + [f"{RESULTS}/figures/samples_{n}.png" for n in names]
+    )
 
 
 _check_runs()

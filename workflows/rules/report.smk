@@ -22,7 +22,8 @@ rule tables:
         metrics_files(),
     output:
         md=f"{RESULTS}/tables/summary.md",
-        csv=f"{RESULTS}/tables/summary.csv",
+        csv=report(f"{RESULTS}/tables/summary.csv", caption="../report/summary.rst", category="Runs beside the papers"),
+        html=report(f"{RESULTS}/tables/summary.html", caption="../report/summary.rst", category="Runs beside the papers"),
         runs=f"{RESULTS}/tables/runs.csv",
     conda:
         CONDA_ENV

@@ -5,7 +5,7 @@
 
 rule train:
     input:
-        config="replications/{rep}/configs/{exp}.yaml",
+        config=lambda wc: config_file(wc.rep, wc.exp),
     output:
         ckpt=f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/checkpoint.pt",
     conda:

@@ -1,0 +1,19 @@
+"""``python -m shared.compare derive|table|grid``: see ``shared.compare``."""
+
+import sys
+
+from shared.compare import derive, grid, table
+
+COMMANDS = {"derive": derive.main, "table": table.main, "grid": grid.main}
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in COMMANDS:
+        print(f"usage: python -m shared.compare {{{'|'.join(COMMANDS)}}} ... (--help after a command)", file=sys.stderr)
+        raise SystemExit(2)
+    COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""EDM's time steps and deterministic sampler (Karras et al. 2022, 'Elucidating the Design Space of Diffusion-Based
+Generative Models'): Eq. 5's rho-spaced noise levels, mapped to any Gaussian process's t, and Algorithm 1 (Heun)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from shared.fields import Field
+from shared.ode import sample_euler, sample_heun
+from shared.processes.base import GaussianProcess
+from shared.utils import Generator
+
+
+def sigmas_karras(n_steps: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> Tensor:
+    """EDM Eq. 5: sigma_i = (sigma_max^(1/rho) + i / (N-1) (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho, sigma_N = 0.
+
+    Args:
+        n_steps: N, the number of steps (N >= 1); N = 1 is the single level sigma_max followed by 0.
+        sigma_min, sigma_max: the end levels, 0 < sigma_min < sigma_max (EDM: 0.002 and 80).
+        rho: the spacing exponent (EDM's choice 7, Sec. 3; rho = 1 is uniform in sigma, rho -> inf geometric).
+
+    Returns:
+        Decreasing float64 levels (N + 1,), the last one 0.
+    """
+    if n_steps < 1 or not 0 < sigma_min < sigma_max:
+        raise ValueError(f"need n_steps >= 1 and 0 < sigma_min < sigma_max, got {n_steps}, {sigma_min}, {sigma_max}")
+    i = torch.arange(n_steps, dtype=torch.float64) / max(n_steps - 1, 1)
+    lo, hi = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
+    return torch.cat([(hi + i * (lo - hi)) ** rho, torch.zeros(1, dtype=torch.float64)])
+
+
+def noise_to_signal(process: GaussianProcess, t: Tensor) -> Tensor:
+    """EDM's sigma(t) of a process with scale s(t): sigma_t / alpha_t (Sec. 2 and Table 1; = sigma_t for VE)."""
+    return process.sigma(t) / process.alpha(t)
+
+
+def times_karras(
+    process: GaussianProcess,
+    n_steps: int,
+    *,
+    t_min: float | None = None,
+    t_max: float | None = None,
+    rho: float = 7.0,
+    t_end: float = 0.0,
+) -> Tensor:
+    """EDM's time steps t_i = sigma^-1(sigma_i) (Alg. 1, line 1; Table 1) for a process in its own time variable.
+
+    The levels are Eq. 5's between sigma(t_min) and sigma(t_max), with EDM's sigma(t) = sigma_t / alpha_t (the
+    noise-to-signal ratio, monotone in t for VP, sub-VP and VE), inverted by bisection in float64 so any
+    ``GaussianProcess`` works. The last point, Eq. 5's sigma_N = 0, is the data end ``t_end``: t = 0 is sigma = 0
+    for VP and sub-VP; for the VE SDE it is its floor sigma_min (its data are perturbed by sigma_min already).
+
+    Args:
+        process: the forward process (``alpha``, ``sigma`` and ``T``).
+        n_steps: N steps; the grid has N + 1 points.
+        t_min: time of the smallest nonzero level (default the process's ``t_min``, EDM Table 1's epsilon_s).
+        t_max: time of the largest level (default ``process.T``).
+        rho: Eq. 5's exponent.
+        t_end: the final time (sigma_N).
+
+    Returns:
+        Decreasing float64 times (N + 1,) from t_max to t_end.
+
+    Example:
+        >>> vp = VPSDE()
+        >>> ts = times_karras(vp, 10)                          # 11 times from 1 to 0, dense near 0
+        >>> x = sample_heun_edm(field, vp.prior.sample((8, 2)), ts)
+    """
+    t_min = process.t_min if t_min is None else t_min
+    t_max = process.T if t_max is None else t_max
+    if not t_end <= t_min < t_max:
+        raise ValueError(f"need t_end <= t_min < t_max, got {t_end}, {t_min}, {t_max}")
+    ends = noise_to_signal(process, torch.tensor([t_min, t_max], dtype=torch.float64))
+    target = sigmas_karras(n_steps, float(ends[0]), float(ends[1]), rho)[:-1]
+    lo, hi = torch.full_like(target, t_min), torch.full_like(target, t_max)
+    for _ in range(100):  # bisection to float64 resolution: the interval halves each time
+        mid = 0.5 * (lo + hi)
+        below = noise_to_signal(process, mid) < target
+        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+    ts = 0.5 * (lo + hi)
+    ts[0], ts[-1] = t_max, t_min if n_steps > 1 else t_max  # the ends exactly, not to bisection precision
+    return torch.cat([ts, torch.tensor([t_end], dtype=torch.float64)])
+
+
+def sample_heun_edm(
+    field: Field,
+    x: Tensor,
+    ts: Tensor,
+    *,
+    generator: Generator = None,
+    callback: Callable[[dict], None] | None = None,
+) -> Tensor:
+    """EDM Algorithm 1: Heun's 2nd-order steps on ``field.velocity``, the last step Euler; NFE = 2 N - 1.
+
+    For a score field the velocity is the probability-flow ODE in the process's own t, which is Algorithm 1's
+    dx/dt = s'/s x - s^2 sigma' sigma score (Eq. 4) for that process's s(t) = alpha_t and sigma(t) = sigma_t /
+    alpha_t (Table 1's VP and VE columns). The last step is Euler (the algorithm's ``if sigma(t_{i+1}) != 0``): the
+    field is never evaluated at the data end t_N. Pair with ``times_karras`` for Eq. 5's steps; any grid works, e.g. a
+    velocity field's own (PFGM, FFJORD), in either direction.
+
+    Args:
+        field: any field with a velocity.
+        x: prior draw (B, *D).
+        ts: the grid (N + 1,), N >= 1 steps.
+        generator: unused (deterministic); accepted for the shared signature.
+        callback: dict(i, t, x) after every step.
+
+    Returns:
+        x at ts[-1] (B, *D).
+
+    Example:
+        >>> vp = VPSDE()
+        >>> x = sample_heun_edm(ScoreField(score, vp), vp.prior.sample((8, 2)), times_karras(vp, 10))  # 19 NFE
+    """
+    if len(ts) < 2:
+        raise ValueError(f"sample_heun_edm needs a grid of at least 2 points, got {len(ts)}")
+    x = sample_heun(field, x, ts[:-1], callback=callback)  # Heun steps 0 .. N - 2
+    last = None if callback is None else (lambda info: callback({**info, "i": len(ts) - 2}))
+    return sample_euler(field, x, ts[-2:], callback=last)  # step N - 1: Euler, sigma(t_N) = 0
+
+
+__all__ = ["noise_to_signal", "sample_heun_edm", "sigmas_karras", "times_karras"]

@@ -1,0 +1,66 @@
+"""The comparison's table and config derivation: each row checked against the metrics files it came from."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shared.compare import derive, table
+
+
+def metrics_file(path, replication, seed, **values):
+    report = {
+        "replication": replication,
+        "seed": seed,
+        "n_params": 1000 + seed,
+        "train_wall_s": 10.0 + seed,
+        "metrics": {k: {"value": v, "stderr": None, "n": 100} for k, v in values.items()},
+        "sampler": {"sampler": "ode", "rtol": 1e-5, "ignored": 3},
+        "samples": {"sample_s_per_1000": 2.0},
+        "protocol": {},
+    }
+    path.write_text(json.dumps(report))
+    return path
+
+
+def test_a_row_is_the_mean_and_std_of_its_metrics_files(tmp_path):
+    files = [
+        metrics_file(tmp_path / "a0.json", "score_sde", 0, energy_distance=0.01, nll_nats=3.0, nfe_per_sample=100),
+        metrics_file(tmp_path / "a1.json", "score_sde", 1, energy_distance=0.03, nll_nats=3.2, nfe_per_sample=110),
+        metrics_file(tmp_path / "b0.json", "ddpm", 0, energy_distance=0.05, nll_nats=2.9, nfe_per_sample=1000),
+        metrics_file(tmp_path / "c0.json", "ncsn", 0, energy_distance=0.04, nfe_per_sample=1000),
+    ]
+    df = table.rows(files, ["vp", "vp", "ddpm", "ncsn"])
+    summary = table.summarize(df).set_index("method")
+    assert summary.loc["vp", "energy_distance"] == pytest.approx(0.02)
+    assert summary.loc["vp", "energy_distance_std"] == pytest.approx(0.0141421356)  # sample std of 0.01, 0.03
+    assert summary.loc["vp", "nfe_per_sample"] == 105 and summary.loc["vp", "seeds"] == "0, 1"
+    assert summary.loc["ddpm", "nll"] == "bound" and summary.loc["vp", "nll"] == "exact"
+    assert summary.loc["ncsn", "nll"] == "none"
+    shown = table.to_display(table.summarize(df)).set_index("method")
+    assert shown.loc["vp", "energy_distance"] == "**0.02 ± 0.014**"  # best of the column
+    assert shown.loc["ddpm", "nll_nats"] == "**2.9**" and shown.loc["ncsn", "nll_nats"] == "—"
+    assert shown.loc["vp", "sampler"] == "ode (rtol 1e-05)"
+
+
+def test_table_command_writes_three_forms_and_refuses_mismatched_labels(tmp_path):
+    files = [metrics_file(tmp_path / "a.json", "ddpm", 0, energy_distance=0.1, nfe_per_sample=10)]
+    out = tmp_path / "t" / "compare_x.md"
+    table.main(["--metrics", str(files[0]), "--labels", "ddpm", "--title", "x", "--out", str(out)])
+    assert "| ddpm" in out.read_text() and out.with_suffix(".csv").is_file() and out.with_suffix(".tex").is_file()
+    with pytest.raises(SystemExit):
+        table.main(["--metrics", str(files[0]), "--labels", "a", "b", "--out", str(out)])
+
+
+def test_derive_overrides_only_what_it_is_told_and_names_a_bad_key(tmp_path):
+    from replications.ddpm.config import Config
+    from shared.config import load
+
+    base = Path(__file__).resolve().parents[2] / "replications" / "ddpm" / "configs" / "smoke_toy.yaml"
+    out = tmp_path / "compare_x_ddpm.yaml"
+    derive.derive("ddpm", base, ["train.steps=7", "net={kind: mlp, hidden: 32, depth: 2, emb_dim: 16}"], out)
+    got, own = load(out, Config), load(base, Config)
+    assert got.train.steps == 7 and got.net.hidden == 32
+    assert got.process == own.process and got.sample == own.sample and got.train.lr == own.train.lr
+    with pytest.raises(SystemExit, match="train.stepz"):
+        derive.main(["--replication", "ddpm", "--base", str(base), "--set", "train.stepz=7", "--out", str(out)])

@@ -1,0 +1,68 @@
+"""The comparison's DAG (dry run of a tiny compare config): every (data set, method, seed) has its own
+train -> sample -> evaluate chain, all methods of a data set share one net and one budget, and the per-data-set
+table, sweep and sample grid gather exactly those runs."""
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or shutil.which("snakemake")
+METHODS = {"ddpm": "ddpm", "ncsn": "ncsn", "vp": "score_sde", "ffjord": "ffjord"}
+
+
+def test_every_pair_has_a_chain_with_the_same_net_and_budget(tmp_path):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    res = subprocess.run(
+        [
+            SNAKEMAKE,
+            "-n",
+            "-p",
+            "--configfile",
+            "tests/workflows/tiny_compare.yaml",
+            "--config",
+            f"results_dir={tmp_path}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    derive_cmds = [line for line in out.splitlines() if "shared.compare derive" in line]
+    assert len(derive_cmds) == 2 * len(METHODS)
+    for dataset in ("8gaussians", "digits"):
+        nets, budgets = set(), set()
+        for method, rep in METHODS.items():
+            run = f"{tmp_path}/{rep}/compare_{dataset}_{method}"
+            for seed in (0, 1):
+                for file in ("checkpoint.pt", "metrics.json", "samples/0-"):
+                    assert f"{run}/seed{seed}/{file}" in out, (dataset, method, seed, file)
+            cmd = next(c for c in derive_cmds if f"compare_{dataset}_{method}.yaml" in c)
+            sets = [a for a in shlex.split(cmd) if "=" in a and not a.startswith("--")]
+            budgets.add(tuple(sorted(s for s in sets if s.startswith("train."))))
+            net = [s for s in sets if s.startswith("net=")]
+            if method == "ffjord":
+                assert net == []  # a CNF keeps its own net, and says so in the config
+            else:
+                nets.add(tuple(net))
+            assert (
+                f"--base replications/{rep}/configs/smoke_{'toy' if dataset == '8gaussians' else 'digits'}.yaml" in cmd
+            )
+        assert len(nets) == 1 and len(nets.pop()) == 1, f"{dataset}: the methods do not share one net"
+        assert len(budgets) == 1, f"{dataset}: the methods do not share one budget"
+        for target in (
+            f"tables/compare_{dataset}.md",
+            f"figures/quality_vs_nfe_{dataset}.png",
+            f"figures/samples_{dataset}.png",
+        ):
+            assert f"{tmp_path}/{target}" in out
+        table_cmd = next(c for c in out.splitlines() if "shared.compare table" in c and f"compare_{dataset}.md" in c)
+        assert len(re.findall(r"compare_\w+/seed\d/metrics\.json", table_cmd)) == 2 * len(METHODS)
+    assert "compare_8gaussians_vp" in out and "kind: vp" in out  # the method's own override reached its config
