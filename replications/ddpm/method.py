@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 
 from replications.ddpm.config import Config
 from replications.ddpm.vlb import VariationalBound
-from shared.budgets import by_overrides
+from shared.budgets import Budget, by_overrides
 from shared.losses import l_simple
 from shared.method import Method, Spec
 from shared.nets import build_net
@@ -42,5 +43,20 @@ SPEC = Spec(
     build=build,
     module=__name__,
     # Algorithm 2 on an even stride of the chain: k steps, k NFE (k <= T)
-    budgets={"ancestral": by_overrides(lambda cfg, nfe: [f"sample.n_steps={min(int(nfe), cfg.process.T)}"])},
+    budgets={
+        "ancestral": by_overrides(lambda cfg, nfe: [f"sample.n_steps={min(int(nfe), cfg.process.T)}"]),
+        # DDIM, eta = 0 (Song et al. 2021, Eq. 12 and Sec. 4.2) on the same even stride: k steps, k NFE (k <= T)
+        "ddim": Budget(
+            lambda run, nfe: dataclasses.replace(
+                run.method,
+                sampler=partial(
+                    SAMPLERS["ddim"],
+                    process=run.method.field.process,
+                    clip_x0=run.method.sampler.keywords["clip_x0"],
+                ),
+                grid=run.method.field.process.time_grid(min(int(nfe), run.cfg.process.T)),
+                info={"sampler": "ddim", "eta": 0.0, "steps": min(int(nfe), run.cfg.process.T)},
+            )
+        ),
+    },
 )

@@ -2,10 +2,10 @@
 
 ``field`` is a ``shared.fields.Field`` (each sampler asks it for the kind it needs: ``field.score``,
 ``field.velocity``, ``field.x0``), ``x`` the prior draw (B, *D), ``ts`` a 1-D time grid built apart from the
-solver (``process.time_grid``, or EDM's ``times_karras`` for the few-step solvers). Options, the process among
-them where a formula needs one, are bound with ``functools.partial``. ``callback(dict(i=, t=, x=, ...))``
-observes the trajectory; NFE is counted on the net (``shared.method.count_nfe``). No sampler disables autograd:
-the caller decides (``torch.no_grad()``).
+solver (``process.time_grid``; for the few-step solvers EDM's ``times_karras`` or DPM-Solver's ``times_logsnr``).
+Options, the process among them where a formula needs one, are bound with ``functools.partial``.
+``callback(dict(i=, t=, x=, ...))`` observes the trajectory; NFE is counted on the net (``shared.method.count_nfe``).
+No sampler disables autograd: the caller decides (``torch.no_grad()``).
 
 ``SAMPLERS`` is the one registry: a replication's config names a sampler and its options, never a class.
 """
@@ -14,8 +14,8 @@ from shared.ode import sample_euler, sample_flow, sample_heun
 from shared.samplers.ancestral import sample_ancestral
 from shared.samplers.annealed import inpaint_annealed_langevin, sample_annealed_langevin, sample_langevin
 from shared.samplers.ddim import sample_ddim
-from shared.samplers.dpm_solver import sample_dpm_solver_2m
-from shared.samplers.edm import noise_to_signal, sample_heun_edm, sigmas_karras, times_karras
+from shared.samplers.dpm_solver import sample_dpm_solver_2m, times_logsnr
+from shared.samplers.edm import noise_to_signal, sample_heun_edm, sigmas_karras, times_karras, times_of_sigmas
 from shared.samplers.sde import (
     CORRECTORS,
     PREDICTORS,
@@ -45,7 +45,7 @@ SAMPLERS = {
     "langevin": sample_langevin,  # plain Langevin dynamics at one time (NCSN Eq. 4)
     "ddim": sample_ddim,  # DDIM Eq. 12 / 16: process=, eta= (0 deterministic, 1 ancestral)
     "heun_edm": sample_heun_edm,  # EDM Algorithm 1 (Heun, last step Euler); grid from times_karras
-    "dpm_solver_2m": sample_dpm_solver_2m,  # DPM-Solver++(2M), Algorithm 2: process=
+    "dpm_solver_2m": sample_dpm_solver_2m,  # DPM-Solver++(2M), Algorithm 2: process=; grid from times_logsnr
 }
 
 __all__ = [
@@ -61,6 +61,8 @@ __all__ = [
     "noise_to_signal",
     "sigmas_karras",
     "times_karras",
+    "times_logsnr",
+    "times_of_sigmas",
     "sample_ddim",
     "sample_dpm_solver_2m",
     "sample_heun_edm",

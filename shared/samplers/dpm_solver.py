@@ -11,7 +11,42 @@ from torch import Tensor
 
 from shared.fields import Field
 from shared.processes.base import GaussianProcess
+from shared.samplers.edm import times_of_sigmas
 from shared.utils import Generator, batch_time
+
+
+def times_logsnr(
+    process: GaussianProcess,
+    n_steps: int,
+    *,
+    t_min: float | None = None,
+    t_max: float | None = None,
+    t_end: float = 0.0,
+) -> Tensor:
+    """Steps uniform in lambda = log(alpha_t / sigma_t), DPM-Solver's choice (Lu et al. 2022a), then ``t_end``.
+
+    Uniform lambda is geometric sigma_t / alpha_t: the rho -> inf limit of EDM's Eq. 5. The first-order
+    exponential integrator makes the same relative error per step on it.
+
+    Args:
+        process: the forward process.
+        n_steps: N steps; the grid has N + 1 points.
+        t_min: time of the largest lambda (default the process's ``t_min``); t_max: of the smallest (default T).
+        t_end: the final time (e.g. 0: sigma = 0 for VP; the samplers never evaluate the field there).
+
+    Returns:
+        Decreasing float64 times (N + 1,) from t_max to t_end.
+    """
+    t_min = process.t_min if t_min is None else t_min
+    t_max = process.T if t_max is None else t_max
+    if n_steps < 1 or not t_end <= t_min < t_max:
+        raise ValueError(f"need n_steps >= 1 and t_end <= t_min < t_max, got {n_steps}, {t_end}, {t_min}, {t_max}")
+    ends = torch.tensor([t_max, t_min], dtype=torch.float64)
+    lam = -torch.log(process.sigma(ends) / process.alpha(ends))
+    levels = torch.exp(-torch.linspace(float(lam[0]), float(lam[1]), n_steps, dtype=torch.float64))
+    ts = times_of_sigmas(process, levels, t_min, t_max)
+    ts[0], ts[-1] = t_max, t_min if n_steps > 1 else t_max  # the ends exactly
+    return torch.cat([ts, torch.tensor([t_end], dtype=torch.float64)])
 
 
 def sample_dpm_solver_2m(
@@ -37,7 +72,7 @@ def sample_dpm_solver_2m(
     Args:
         field: the model's field (score or eps kind); x0_hat = ``field.x0``.
         x: prior draw (B, *D).
-        ts: decreasing grid (K + 1,), e.g. ``times_karras(process, K)`` or ``process.time_grid(K)``.
+        ts: decreasing grid (K + 1,), e.g. ``times_logsnr(process, K)``, ``times_karras(process, K)``.
         process: the forward process giving alpha(t), sigma(t).
         generator: unused (deterministic); accepted for the shared signature.
         callback: dict(i, t, x, x0) after every step (x0 = the x0_hat evaluated at the step's start).
@@ -47,7 +82,7 @@ def sample_dpm_solver_2m(
 
     Example:
         >>> vp = VPSDE()
-        >>> x = sample_dpm_solver_2m(field, vp.prior.sample((8, 2)), times_karras(vp, 20), process=vp)  # 20 NFE
+        >>> x = sample_dpm_solver_2m(field, vp.prior.sample((8, 2)), times_logsnr(vp, 20), process=vp)  # 20 NFE
     """
     ts64 = ts.double()
     alpha, sigma = process.alpha(ts64), process.sigma(ts64)
@@ -74,4 +109,4 @@ def sample_dpm_solver_2m(
     return x
 
 
-__all__ = ["sample_dpm_solver_2m"]
+__all__ = ["sample_dpm_solver_2m", "times_logsnr"]

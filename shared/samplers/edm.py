@@ -37,6 +37,28 @@ def noise_to_signal(process: GaussianProcess, t: Tensor) -> Tensor:
     return process.sigma(t) / process.alpha(t)
 
 
+def times_of_sigmas(process: GaussianProcess, sigmas: Tensor, t_min: float, t_max: float) -> Tensor:
+    """The times t in [t_min, t_max] with noise_to_signal(t) = sigma, per level (bisection, float64).
+
+    EDM's sigma(t) = sigma_t / alpha_t increases with t for VP, sub-VP and VE, so any ``GaussianProcess`` works.
+
+    Args:
+        process: the forward process.
+        sigmas: levels (K,) within [sigma(t_min), sigma(t_max)].
+        t_min, t_max: the bracket.
+
+    Returns:
+        float64 times (K,).
+    """
+    target = sigmas.double()
+    lo, hi = torch.full_like(target, t_min), torch.full_like(target, t_max)
+    for _ in range(100):  # the bracket halves each time: float64 resolution long before 100
+        mid = 0.5 * (lo + hi)
+        below = noise_to_signal(process, mid) < target
+        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+    return 0.5 * (lo + hi)
+
+
 def times_karras(
     process: GaussianProcess,
     n_steps: int,
@@ -46,17 +68,17 @@ def times_karras(
     rho: float = 7.0,
     t_end: float = 0.0,
 ) -> Tensor:
-    """EDM's time steps t_i = sigma^-1(sigma_i) (Alg. 1, line 1; Table 1) for a process in its own time variable.
+    """EDM's time steps t_i = sigma^-1(sigma_i) (Table 1, "time steps") for a process in its own time variable.
 
     The levels are Eq. 5's between sigma(t_min) and sigma(t_max), with EDM's sigma(t) = sigma_t / alpha_t (the
-    noise-to-signal ratio, monotone in t for VP, sub-VP and VE), inverted by bisection in float64 so any
-    ``GaussianProcess`` works. The last point, Eq. 5's sigma_N = 0, is the data end ``t_end``: t = 0 is sigma = 0
-    for VP and sub-VP; for the VE SDE it is its floor sigma_min (its data are perturbed by sigma_min already).
+    noise-to-signal ratio), inverted by ``times_of_sigmas``. The last point, Eq. 5's sigma_N = 0, is the data end
+    ``t_end``: t = 0 is sigma = 0 for VP and sub-VP; for the VE SDE it is its floor sigma_min (its data are
+    perturbed by sigma_min already). The samplers of this package never evaluate the field at that last point.
 
     Args:
         process: the forward process (``alpha``, ``sigma`` and ``T``).
         n_steps: N steps; the grid has N + 1 points.
-        t_min: time of the smallest nonzero level (default the process's ``t_min``, EDM Table 1's epsilon_s).
+        t_min: time of the smallest nonzero level (default the process's ``t_min``, the time cutoff eps).
         t_max: time of the largest level (default ``process.T``).
         rho: Eq. 5's exponent.
         t_end: the final time (sigma_N).
@@ -74,13 +96,7 @@ def times_karras(
     if not t_end <= t_min < t_max:
         raise ValueError(f"need t_end <= t_min < t_max, got {t_end}, {t_min}, {t_max}")
     ends = noise_to_signal(process, torch.tensor([t_min, t_max], dtype=torch.float64))
-    target = sigmas_karras(n_steps, float(ends[0]), float(ends[1]), rho)[:-1]
-    lo, hi = torch.full_like(target, t_min), torch.full_like(target, t_max)
-    for _ in range(100):  # bisection to float64 resolution: the interval halves each time
-        mid = 0.5 * (lo + hi)
-        below = noise_to_signal(process, mid) < target
-        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
-    ts = 0.5 * (lo + hi)
+    ts = times_of_sigmas(process, sigmas_karras(n_steps, float(ends[0]), float(ends[1]), rho)[:-1], t_min, t_max)
     ts[0], ts[-1] = t_max, t_min if n_steps > 1 else t_max  # the ends exactly, not to bisection precision
     return torch.cat([ts, torch.tensor([t_end], dtype=torch.float64)])
 
@@ -122,4 +138,4 @@ def sample_heun_edm(
     return sample_euler(field, x, ts[-2:], callback=last)  # step N - 1: Euler, sigma(t_N) = 0
 
 
-__all__ = ["noise_to_signal", "sample_heun_edm", "sigmas_karras", "times_karras"]
+__all__ = ["noise_to_signal", "sample_heun_edm", "sigmas_karras", "times_karras", "times_of_sigmas"]

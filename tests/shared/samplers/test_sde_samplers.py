@@ -94,8 +94,8 @@ def test_sampler_reproduces_gaussian_mixture(name, kind):
 
 
 def test_registry_covers_every_case():
-    # NCSN's Langevin samplers are checked against the mixture in test_annealed.py
-    assert set(CASES) | {"ald", "langevin"} == set(SAMPLERS)
+    # NCSN's Langevin samplers are checked against the mixture in test_annealed.py, the few-step ones in test_fewstep.py
+    assert set(CASES) | {"ald", "langevin"} | {"ddim", "heun_edm", "dpm_solver_2m"} == set(SAMPLERS)
 
 
 def test_pc_orders_differ_and_both_sample():

@@ -1,0 +1,121 @@
+"""Experiment config of flow matching (Lipman et al. 2023) and rectified flow (Liu et al. 2023): shared sections
+plus the probability path, the objective's reduction, the ODE sampler, the likelihood solve and reflow.
+
+The path and the sampler are tagged unions (``kind``), like the net configs; a wrong kind fails at load time.
+"""
+
+# No ``from __future__ import annotations``: shared.config reads each ``kind`` Literal off the dataclass field.
+from dataclasses import dataclass, field
+from typing import Literal
+
+from shared.data.source import DataConfig
+from shared.evaluate import EvalConfig
+from shared.nets import MLPConfig, UNetConfig
+from shared.train import TrainConfig
+
+
+@dataclass(frozen=True)
+class OTPathConfig:
+    """Lipman et al.'s conditional OT path x_t = (1 - (1 - sigma_min) t) x0 + t x1 (Eq. 20-23)."""
+
+    kind: Literal["ot"] = "ot"
+    sigma_min: float = 1e-4  # Eq. 20: std of p_1(x | x1); "small" in the paper, the value is ours (unverified)
+
+    def __post_init__(self):
+        if not 0 <= self.sigma_min < 1:
+            raise ValueError(f"path.sigma_min must be in [0, 1), got {self.sigma_min}")
+
+
+@dataclass(frozen=True)
+class RectifiedPathConfig:
+    """Liu et al.'s straight interpolation x_t = t x1 + (1 - t) x0 (Eq. 1)."""
+
+    kind: Literal["rectified"] = "rectified"
+
+
+PathConfig = OTPathConfig | RectifiedPathConfig
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """Velocity regression || v(x_t, t) - u_t ||^2 (Lipman Eq. 23, Liu Eq. 1), t ~ U[0, 1]."""
+
+    reduce: Literal["mean", "sum"] = "mean"  # over dims: "mean" as the official RF code (reduce_mean); "sum": the norm
+
+
+@dataclass(frozen=True)
+class ODESamplerConfig:
+    """Adaptive solve of dx/dt = v(x, t) from t = 0 (noise) to t = 1 (data)."""
+
+    kind: Literal["ode"] = "ode"
+    method: str = "dopri5"  # Lipman Sec. 6: dopri5; Liu Sec. 4: RK45
+    rtol: float = 1e-5  # Lipman App. E, official RF code ode_tol (unverified for Lipman)
+    atol: float = 1e-5
+
+
+@dataclass(frozen=True)
+class EulerSamplerConfig:
+    """Fixed-step Euler uniform in t: one evaluation a step (Liu Sec. 4: N = 1 is one-step generation)."""
+
+    kind: Literal["euler"] = "euler"
+    n_steps: int = 100
+
+    def __post_init__(self):
+        if self.n_steps < 1:
+            raise ValueError("sample.n_steps must be >= 1")
+
+
+@dataclass(frozen=True)
+class HeunSamplerConfig(EulerSamplerConfig):
+    """Fixed-step Heun (2nd order) uniform in t."""
+
+    kind: Literal["heun"] = "heun"
+
+
+SamplerConfig = ODESamplerConfig | EulerSamplerConfig | HeunSamplerConfig
+
+
+@dataclass(frozen=True)
+class LikelihoodConfig:
+    """log p_1(x) by the instantaneous change of variables from t = 1 back to the prior at t = 0 (Lipman Sec. 6)."""
+
+    divergence: Literal["exact", "hutchinson"] = "hutchinson"  # exact on 2-D toys, Hutchinson's estimator on images
+    noise: Literal["rademacher", "gaussian"] = "rademacher"
+    method: str = "dopri5"
+    rtol: float = 1e-5
+    atol: float = 1e-5
+
+
+def _reflow_train() -> TrainConfig:
+    return TrainConfig(steps=1000, batch_size=256, lr=2e-3, warmup_steps=100, ema_decay=0.995, checkpoint_every=500)
+
+
+@dataclass(frozen=True)
+class ReflowConfig:
+    """Reflow (Liu et al. 2023, Sec. 2, Alg. 1): pairs (z0, z1 = flow(z0)) of the trained flow, then retrain."""
+
+    n_pairs: int = 10_000  # official RF README: "at least 1M pairs" for CIFAR-10
+    pair_batch_size: int = 1000  # noise draws integrated at once when making pairs
+    init: Literal["previous", "scratch"] = "previous"  # official RF code fine-tunes the previous flow
+    train: TrainConfig = field(default_factory=_reflow_train)
+    eval_n: int = 2000  # noise draws for straightness and 1- / 2-step quality, before and after
+    straightness_steps: int = 100  # grid points of the straightness integral in t (trapezoid)
+
+    def __post_init__(self):
+        if self.n_pairs < 1 or self.pair_batch_size < 1 or self.eval_n < 2 or self.straightness_steps < 1:
+            raise ValueError("reflow: need n_pairs, pair_batch_size, straightness_steps >= 1 and eval_n >= 2")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A flow matching / rectified flow experiment."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    net: MLPConfig | UNetConfig = field(default_factory=UNetConfig)
+    path: PathConfig = field(default_factory=OTPathConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SamplerConfig = field(default_factory=ODESamplerConfig)
+    likelihood: LikelihoodConfig = field(default_factory=LikelihoodConfig)
+    reflow: ReflowConfig = field(default_factory=ReflowConfig)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)
