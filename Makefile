@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 smoke: install
-	snakemake --cores $(CORES)
+	snakemake --cores $(CORES) --rerun-incomplete
 
 # One self-contained HTML page with every table and figure of the smoke run, each with its caption.
 report: smoke

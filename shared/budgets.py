@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -59,8 +58,8 @@ def by_overrides(
 def fixed_steps(sampler: str, evals_per_step: int | None = None) -> Budget:
     """A fixed-step ODE sampler (``shared.ode``) uniform on the method's own time interval (its grid's ends).
 
-    ``evals_per_step``: 1 for Euler; Heun spends 2 a step but 1 on its last (Karras et al. 2022, Alg. 1), so k
-    steps cost 2k - 1: a budget n gives k = (n + 1) // 2.
+    ``evals_per_step``: 1 for Euler, 2 for Heun (``shared.ode.sample_heun`` corrects every step, the last one
+    too), so a budget n gives k = n // evals_per_step steps (at least one).
     """
     from shared.samplers import SAMPLERS
 
@@ -68,7 +67,7 @@ def fixed_steps(sampler: str, evals_per_step: int | None = None) -> Budget:
 
     def method(run, nfe: float) -> Method:
         m = run.method
-        k = max(1, int(nfe) if per == 1 else math.ceil((int(nfe) + 1) / per))
+        k = max(1, int(nfe) // per)
         grid = torch.linspace(float(m.grid[0]), float(m.grid[-1]), k + 1)
         return dataclasses.replace(m, sampler=SAMPLERS[sampler], grid=grid, info={"sampler": sampler, "steps": k})
 
