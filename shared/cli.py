@@ -2,18 +2,24 @@
 
 This module is the argparse face only; ``shared.runner`` does the work. Each replication's ``__main__`` calls
 ``main(SPEC)`` with its ``shared.method.Spec``; Snakemake rules call these commands.
+
+A bad input (config value, file, path, option, device) stops the command before any compute with one line,
+``error: <file or key>: <what is wrong>; <what to do>``, and exit status 2; nothing that looks finished is left.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
 import torch
 
 from shared import runner
+from shared.artifacts import ArtifactError, check_output
 from shared.config import ConfigError, load, to_dict
 from shared.distributed import EXIT_RESUME, TrainingStopped
 from shared.distributed import setup as setup_distributed
@@ -48,6 +54,52 @@ def parse_seeds(text: str) -> list[int]:
         ) from None
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def minutes(text: str) -> float:
+    """An argparse type: a finite number of minutes >= 0 (0: checkpoint after the first step and stop)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number of minutes >= 0, got {text!r}")
+    return value
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """The torch device of ``--device`` (None: $REPLICATIONS_DEVICE, else cuda if available, else cpu), checked.
+
+    Raises:
+        ConfigError: not a device name, or a device this machine does not have.
+    """
+    env = os.environ.get("REPLICATIONS_DEVICE")
+    what = f"--device {name}" if name else f"REPLICATIONS_DEVICE={env}" if env else "device"
+    try:
+        dev = torch.device(name) if name else default_device()
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"{what}: not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{what}: no CUDA GPU is available on this machine; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"{what}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"{what}: MPS is not available on this machine; use --device cpu")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"{what}: unsupported device type {dev.type!r}; use cpu or cuda")
+    return dev
+
+
 def _parser(name: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=f"python -m replications.{name}",
@@ -68,7 +120,7 @@ def _parser(name: str) -> argparse.ArgumentParser:
     t.add_argument("--device", **dev)
     t.add_argument(
         "--max-minutes",
-        type=float,
+        type=minutes,
         default=None,
         help=f"checkpoint and exit with status {EXIT_RESUME} after this many minutes (chain jobs under a time limit)",
     )
@@ -79,7 +131,9 @@ def _parser(name: str) -> argparse.ArgumentParser:
     s.add_argument("--seeds", required=True, type=parse_seeds, help="inclusive seed range, e.g. 0-999")
     s.add_argument("--out", required=True, type=Path, help="output .npz")
     s.add_argument("--weights", choices=("ema", "raw"), default="ema", help="which weights to use (default: ema)")
-    s.add_argument("--batch-size", type=int, default=None, help="default: evaluate.sample_batch_size of the config")
+    s.add_argument(
+        "--batch-size", type=positive_int, default=None, help="default: evaluate.sample_batch_size of the config"
+    )
     s.add_argument("--device", **dev)
 
     e = sub.add_parser("evaluate", help="compute the metrics of a run into a JSON file with provenance")
@@ -100,7 +154,7 @@ def _parser(name: str) -> argparse.ArgumentParser:
 
 
 def _device(args) -> torch.device:
-    return torch.device(args.device) if args.device else default_device()
+    return resolve_device(args.device)
 
 
 def cmd_train(args, spec: Spec) -> None:
@@ -109,8 +163,9 @@ def cmd_train(args, spec: Spec) -> None:
         print(json.dumps(to_dict(cfg), indent=2))
         return
     if args.out is None:
-        raise SystemExit("train: --out is required (the final checkpoint path)")
-    ddp = setup_distributed(args.device, default_device())
+        raise ConfigError("train: --out is required (the final checkpoint path)")
+    check_output(args.out)
+    ddp = setup_distributed(_device(args), default_device())
     try:
         runner.train(spec, cfg, args.config, args.seed, args.out, ddp, args.max_minutes)
     except TrainingStopped as stopped:
@@ -123,6 +178,7 @@ def cmd_train(args, spec: Spec) -> None:
 
 def cmd_sample(args, spec: Spec) -> None:
     device = _device(args)
+    check_output(args.out)
     run = runner.load_run(args.ckpt, spec, args.weights, device)
     batch = args.batch_size or run.cfg.evaluate.sample_batch_size
     runner.write_samples(run, args.seeds, batch, device, args.out, args.weights)
@@ -130,12 +186,18 @@ def cmd_sample(args, spec: Spec) -> None:
 
 def cmd_evaluate(args, spec: Spec) -> None:
     device = _device(args)
+    check_output(args.out)
     run = runner.load_run(args.ckpt, spec, args.weights, device)
+    if args.feature_net is not None:  # checked now, not after the likelihood has run (the samples are read first)
+        from shared.metrics.digits_features import load_classifier
+
+        load_classifier(args.feature_net)
     runner.evaluate(run, args.samples, args.out, args.weights, args.feature_net, args.cache_dir, device)
 
 
 def cmd_figures(args, spec: Spec) -> None:
     device = _device(args)
+    check_output(args.out_dir, folder=True, option="--out-dir")
     run = runner.load_run(args.ckpt, spec, "ema", device)
     runner.figures(run, args.samples, args.out_dir, device)
 
@@ -144,10 +206,23 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, 
 
 
 def main(spec: Spec, argv: list[str] | None = None) -> None:
-    """Parse ``argv`` and run one command of ``spec``'s replication; config and file errors exit with status 2."""
+    """Parse ``argv`` and run one command of ``spec``'s replication.
+
+    Bad inputs (config, files, paths, device) and I/O errors print one line and exit with status 2; a run that
+    diverges (non-finite loss or samples) prints one line and exits with status 1.
+    """
     args = _parser(spec.name).parse_args(argv)
     try:
         COMMANDS[args.command](args, spec)
-    except (ConfigError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+    except (ConfigError, ArtifactError, FileNotFoundError) as err:
+        _fail(str(err), 2)
+    except OSError as err:  # a full disk, a permission denied mid-run: the message names the file
+        where = f"{err.filename}: " if err.filename else ""
+        _fail(f"{where}{err.strerror or err}", 2)
+    except FloatingPointError as err:
+        _fail(str(err), 1)
+
+
+def _fail(message: str, status: int) -> None:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    raise SystemExit(status) from None

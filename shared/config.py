@@ -1,7 +1,10 @@
-"""Typed experiment configs: YAML values loaded into frozen dataclasses, rejecting unknown keys and wrong types.
+"""Typed experiment configs: YAML values loaded into frozen dataclasses, rejecting unknown keys, wrong types and
+values out of range.
 
-The dataclass is the schema (defaults live there, once). ``load`` fails before any compute with a message
-naming the file and the dotted key, e.g. ``replications/ddpm/configs/x.yaml: train.lr: expected float, got 'abc'``.
+The dataclass is the schema (defaults live there, once), ranges included: a field declares its range in its type,
+``lr: PositiveFloat = 2e-4`` or ``decay: Annotated[float, Range(ge=0, lt=1)]``, and every float must be finite
+(YAML's ``.nan`` and ``.inf`` are refused). ``load`` fails before any compute with a message naming the file and
+the dotted key, e.g. ``replications/ddpm/configs/x.yaml: train.lr: must be > 0, got 0.0``.
 
 Example:
     >>> from replications.ddpm.config import Config
@@ -14,12 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import operator
 import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 
@@ -27,7 +32,41 @@ T = TypeVar("T")
 
 
 class ConfigError(ValueError):
-    """A config value is missing, unknown or of the wrong type; the message names the file and the key."""
+    """A config value is missing, unknown, of the wrong type or out of range; the message names the file and key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The interval a numeric config field must lie in, declared in its type: ``Annotated[float, Range(gt=0)]``."""
+
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+
+    def _bounds(self):
+        bounds = ((">", self.gt), (">=", self.ge), ("<", self.lt), ("<=", self.le))
+        return [(op, v) for op, v in bounds if v is not None]
+
+    def __str__(self) -> str:
+        return " and ".join(f"{op} {v:g}" for op, v in self._bounds())
+
+    def contains(self, value: float) -> bool:
+        """True when ``value`` satisfies every bound."""
+        return all(_COMPARE[op](value, bound) for op, bound in self._bounds())
+
+
+_COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+
+PositiveInt = Annotated[int, Range(ge=1)]  # counts, sizes, intervals in steps
+NonNegativeInt = Annotated[int, Range(ge=0)]
+PositiveFloat = Annotated[float, Range(gt=0)]  # rates, tolerances, scales
+NonNegativeFloat = Annotated[float, Range(ge=0)]
+UnitInterval = Annotated[float, Range(ge=0, lt=1)]  # decays and Adam betas: [0, 1)
+ODEMethod = Literal[  # torchdiffeq's solvers (scipy_solver needs options these configs do not pass)
+    "dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun", "euler", "midpoint", "heun2", "heun3", "rk4",
+    "explicit_adams", "implicit_adams", "fixed_adams",
+]  # fmt: skip
 
 
 class _Loader(yaml.SafeLoader):
@@ -44,12 +83,18 @@ _Loader.add_implicit_resolver(
 def read_yaml(path: str | Path) -> Any:
     """Parse a YAML file with the float-friendly loader; a missing file raises FileNotFoundError naming it."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, expected a YAML config file")
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
     try:
-        return yaml.load(path.read_text(), Loader=_Loader)
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file, expected a YAML config") from None
+    try:
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
 
 
 def _type_name(tp: Any) -> str:
@@ -61,12 +106,22 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     if tp is Any:
         return value
+    if origin is Annotated:
+        base, *marks = typing.get_args(tp)
+        value = _convert(value, base, key)
+        for mark in marks:
+            if isinstance(mark, Range) and not mark.contains(value):
+                raise ConfigError(f"{key}: must be {mark}, got {value!r}")
+        return value
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(tp)
         if value is None and type(None) in options:
             return None
+        plain = [o for o in options if o is not type(None)]
+        if len(plain) == 1:  # X | None: X's own message (its range, its type)
+            return _convert(value, plain[0], key)
         tagged = [o for o in options if dataclasses.is_dataclass(o)]
         if tagged and isinstance(value, Mapping):
             kinds = {typing.get_args(typing.get_type_hints(o)["kind"])[0]: o for o in tagged}
@@ -92,8 +147,13 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
         args = typing.get_args(tp)
-        item_tp = args[0] if args else Any
-        items = [_convert(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+        if origin is tuple and args and args[-1] is not Ellipsis:  # fixed length, e.g. tuple[float, float]
+            if len(value) != len(args):
+                raise ConfigError(f"{key}: expected a list of {len(args)} values, got {list(value)!r}")
+            item_tps = list(args)
+        else:
+            item_tps = [args[0] if args else Any] * len(value)
+        items = [_convert(v, t, f"{key}[{i}]") for i, (v, t) in enumerate(zip(value, item_tps))]
         return tuple(items) if origin is not list else items
     if origin in (dict, Mapping):
         if not isinstance(value, Mapping):
@@ -103,6 +163,8 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected float, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite float, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -126,7 +188,7 @@ def _build(cls: type[T], data: Any, prefix: str) -> T:
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}expected a mapping of {cls.__name__} fields, got {data!r}")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -145,8 +207,23 @@ def _build(cls: type[T], data: Any, prefix: str) -> T:
     try:
         obj = cls(**kwargs)
     except (ValueError, TypeError) as err:
-        raise ConfigError(f"{where}{err}") from err
+        message = str(err)
+        if prefix and message.startswith(prefix):  # the message names the section or key already
+            raise ConfigError(message) from err
+        raise ConfigError(f"{where}{message}") from err
     return obj
+
+
+def validate(obj: Any, prefix: str) -> None:
+    """Check a config instance built in code against its declared types and ranges (``load`` does it on reading).
+
+    Call it from ``__post_init__``; raises ConfigError (a ValueError) naming ``prefix.field``.
+    """
+    hints = typing.get_type_hints(type(obj), include_extras=True)
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if not dataclasses.is_dataclass(value):
+            _convert(value, hints[f.name], f"{prefix}.{f.name}")
 
 
 def _set_dotted(data: dict, dotted: str, value: Any) -> None:
@@ -165,7 +242,13 @@ def apply_overrides(data: dict, overrides: Sequence[str]) -> dict:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.lr=1e-4")
         key, raw = item.split("=", 1)
-        _set_dotted(data, key.strip(), yaml.load(raw, Loader=_Loader))
+        if not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.lr=1e-4")
+        try:
+            value = yaml.load(raw, Loader=_Loader)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML") from None
+        _set_dotted(data, key.strip(), value)
     return data
 
 
@@ -191,7 +274,9 @@ def load(path: str | Path, cls: type[T], overrides: Sequence[str] = ()) -> T:
     Raises:
         ConfigError: unknown key, missing key or wrong type; the message names the file and the dotted key.
     """
-    data = read_yaml(path) or {}
+    data = read_yaml(path)
+    if data is None:
+        raise ConfigError(f"{path}: is empty, expected a YAML mapping of config sections (data, net, train, ...)")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return from_dict(cls, apply_overrides(data, overrides), str(path))
@@ -203,5 +288,7 @@ def to_dict(cfg: Any) -> dict:
 
 
 def dump(cfg: Any, path: str | Path) -> None:
-    """Write the resolved config as YAML beside an output."""
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    """Write the resolved config as YAML beside an output (atomically)."""
+    from shared.atomic import save_text  # imported here: this module itself stays free of torch
+
+    save_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), path)

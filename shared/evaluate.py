@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from shared.config import NonNegativeInt, PositiveInt
 from shared.data.source import DataSource
 from shared.data.transforms import to_uint8, uniform_dequantize, unit_to_model
 from shared.likelihood import NLL, bits_per_dim
@@ -28,13 +29,13 @@ from shared.utils import derive_seed, make_generator
 class EvalConfig:
     """Sizes of the evaluation; how many samples to draw is the workflow's choice (its runs' ``n_samples``)."""
 
-    nll_examples: int = 10_000  # test examples for NLL (0 skips NLL)
-    nll_batch_size: int = 500
-    sample_batch_size: int = 500
+    nll_examples: NonNegativeInt = 10_000  # test examples for NLL (0 skips NLL)
+    nll_batch_size: PositiveInt = 500
+    sample_batch_size: PositiveInt = 500
     # Test images for the NLL: 0 = scaled as the data config says (a discrete NLL, e.g. DDPM's decoder);
     # k >= 1 = k uniform dequantizations (x + u) / 256 per image, NLL averaged over them (density models:
     # the bound E_u[-log p(x + u)], Theis et al. 2016; Song et al. 2021 average several draws, App. D.2)
-    dequantization_draws: int = 0
+    dequantization_draws: NonNegativeInt = 0
 
     def __post_init__(self):
         if self.dequantization_draws < 0:

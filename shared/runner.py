@@ -1,7 +1,8 @@
 """What the CLI's commands do, for any method: train a run, load it back, sample shards, evaluate, plot.
 
 Every tool that reads a checkpoint (the CLI, figure scripts, sweeps) goes through ``load_run``: the checkpoint
-names its replication and the module of its ``Spec``, so the method is rebuilt from the file alone.
+names its replication and the module of its ``Spec``, so the method is rebuilt from the file alone. Files are
+written and read through ``shared.artifacts`` (atomic writes; checked loads with one-line errors).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from shared import artifacts
+from shared.artifacts import FORMAT_VERSION
+from shared.atomic import save_json, save_npz, save_torch
 from shared.config import ConfigError, dump, from_dict, to_dict
 from shared.data.source import DataSource
 from shared.data.transforms import to_uint8
@@ -26,10 +30,8 @@ from shared.distributed import StopCondition
 from shared.evaluate import evaluate_run
 from shared.method import Method, Spec, count_nfe, sample
 from shared.provenance import provenance
-from shared.train import fit, load_checkpoint, save_atomic
+from shared.train import fit
 from shared.utils import PerSampleGenerator, derive_seed
-
-FORMAT_VERSION = 2  # of checkpoints and sample files written here
 
 
 @dataclass
@@ -65,6 +67,14 @@ def spec_of(ckpt: dict) -> Spec:
     return importlib.import_module(module).SPEC
 
 
+def build_method(spec: Spec, cfg, source: str) -> Method:
+    """``spec.build(cfg)``; a value the builder rejects (one that no single field can check) is a ConfigError."""
+    try:
+        return spec.build(cfg)
+    except ValueError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
 def load_run(
     path: str | Path, spec: Spec | None = None, weights: str = "ema", device: torch.device | str = "cpu"
 ) -> Run:
@@ -77,24 +87,29 @@ def load_run(
         device: where the net goes.
 
     Raises:
-        FileNotFoundError: no such file. ConfigError: the checkpoint is of another replication, or not final.
+        shared.artifacts.ArtifactError: no such file, damaged, refused, another kind or replication (see
+            ``shared.artifacts.load_checkpoint``), or weights that do not fit the stored config.
+        ConfigError: the stored config is not valid.
     """
     path = Path(path)
-    ckpt = load_checkpoint(path)
-    if "config" not in ckpt or "replication" not in ckpt:
-        raise ConfigError(
-            f"{path}: not a final checkpoint (no config/replication; a resumable train_state.pt?): "
-            "rerun the train command to finish it"
-        )
-    if spec is not None and ckpt["replication"] != spec.name:
-        raise ConfigError(
-            f"{path}: a {ckpt['replication']} checkpoint, not {spec.name}; "
-            f"use python -m replications.{ckpt['replication']} ..."
-        )
-    spec = spec or spec_of(ckpt)
+    ckpt = artifacts.load_checkpoint(path, spec.name if spec is not None else None)
+    if spec is None:
+        try:
+            spec = spec_of(ckpt)
+        except (ImportError, AttributeError) as err:
+            raise artifacts.ArtifactError(
+                path, f"names replication {ckpt['replication']!r}, which this checkout cannot import ({err})"
+            ) from None
     cfg = from_dict(spec.config, ckpt["config"], f"{path} (stored config)")
-    method = spec.build(cfg)
-    method.net.load_state_dict(ckpt["ema_net" if weights == "ema" else "net"])
+    method = build_method(spec, cfg, f"{path} (stored config)")
+    key = "ema_net" if weights == "ema" else "net"
+    artifacts.load_state(
+        method.net,
+        ckpt[key],
+        path,
+        f"its {key} weights do not fit the net of its stored config",
+        lambda: artifacts.retrain_hint(path),
+    )
     method.net.to(device).eval()
     return Run(path, ckpt, cfg, method, spec)
 
@@ -103,7 +118,7 @@ def train(spec: Spec, cfg, config_path: Path, seed: int, out: Path, ddp, max_min
     """Train (resuming from the run folder's state) and write the final checkpoint ``out`` on rank 0."""
     device = ddp.device
     torch.manual_seed(derive_seed(seed, "init"))  # identical initial weights on every rank
-    method = spec.build(cfg)
+    method = build_method(spec, cfg, str(config_path))
     run_dir = out.parent
     n_params = sum(p.numel() for p in method.net.parameters())
     if ddp.is_main:
@@ -117,6 +132,7 @@ def train(spec: Spec, cfg, config_path: Path, seed: int, out: Path, ddp, max_min
             flush=True,
         )
     extra = {
+        "artifact": "checkpoint",
         "replication": spec.name,
         "spec_module": spec.module,
         "format_version": FORMAT_VERSION,
@@ -139,7 +155,7 @@ def train(spec: Spec, cfg, config_path: Path, seed: int, out: Path, ddp, max_min
         "n_params": n_params,
         "provenance": provenance(),
     }
-    save_atomic(final, out)
+    save_torch(final, out)
     print(f"wrote {out}", flush=True)
 
 
@@ -168,6 +184,7 @@ def write_samples(run: Run, seeds: Sequence[int], batch_size: int, device: torch
     if not torch.isfinite(x).all():
         raise FloatingPointError(f"non-finite samples from {run.path}; not writing {out}")
     meta = {
+        "artifact": "samples",
         "replication": run.spec.name,
         "format_version": FORMAT_VERSION,
         "experiment": run.experiment,
@@ -183,35 +200,33 @@ def write_samples(run: Run, seeds: Sequence[int], batch_size: int, device: torch
     arrays = {"x": x.numpy(), "seeds": np.asarray(seeds), "meta": np.asarray(json.dumps(meta))}
     if run.cfg.data.is_image:
         arrays["uint8"] = to_uint8(x, run.cfg.data.data_range).numpy()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, out)
+    save_npz(arrays, out)
     print(f"wrote {out} ({len(x)} samples, NFE {nfe:.0f})", flush=True)
 
 
-def load_samples(paths: Sequence[Path]) -> tuple[torch.Tensor, dict]:
-    """Samples (N, *D) concatenated over shards written by ``write_samples``, and the metadata of the set."""
-    xs, metas = [], []
-    for path in paths:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"samples file not found: {path}")
-        with np.load(path) as f:
-            xs.append(torch.from_numpy(f["x"]))
-            metas.append(json.loads(str(f["meta"])))
+def load_samples(paths: Sequence[Path], run: Run | None = None) -> tuple[torch.Tensor, dict]:
+    """Samples (N, *D) concatenated over shards written by ``write_samples``, and the metadata of the set.
+
+    With ``run``, the shards must come from that run (replication, experiment, seed) and fit its data's shape;
+    any bad shard is a ``shared.artifacts.ArtifactError`` naming it.
+    """
+    checks = {}
+    if run is not None:
+        checks = {"replication": run.spec.name, "experiment": run.experiment, "seed": run.seed, "shape": run.shape}
+    x, metas = artifacts.load_samples(paths, **checks)
     meta = dict(metas[0])
     meta["sample_seeds"] = ", ".join(m["sample_seeds"] for m in metas)
     meta["nfe_per_sample"] = float(np.mean([m["nfe_per_sample"] for m in metas]))
     meta["shards"] = [str(p) for p in paths]
     if all("sample_wall_s" in m for m in metas):  # seconds per 1000 samples over all shards
         meta["sample_wall_s"] = float(sum(m["sample_wall_s"] for m in metas))
-        meta["sample_s_per_1000"] = 1000.0 * meta["sample_wall_s"] / sum(len(x) for x in xs)
-    return torch.cat(xs), meta
+        meta["sample_s_per_1000"] = 1000.0 * meta["sample_wall_s"] / len(x)
+    return torch.from_numpy(x), meta
 
 
 def evaluate(run: Run, sample_paths: Sequence[Path], out: Path, weights: str, feature_net, cache_dir, device) -> dict:
     """Every metric of the run's data set (``shared.evaluate``), written with provenance to ``out`` (JSON)."""
-    samples, sample_meta = load_samples(sample_paths)
+    samples, sample_meta = load_samples(sample_paths, run)
     nll_fn, kinds = None, set()
     if run.method.nll is not None:
 
@@ -234,6 +249,7 @@ def evaluate(run: Run, sample_paths: Sequence[Path], out: Path, weights: str, fe
     metrics["nfe_per_sample"] = {"value": sample_meta["nfe_per_sample"], "stderr": None, "n": len(samples)}
     info["nll_kind"] = "/".join(sorted(kinds)) or "none"  # a variational bound, or the model's exact likelihood
     report = {
+        "artifact": "metrics",
         "replication": run.spec.name,
         "format_version": FORMAT_VERSION,
         "experiment": run.experiment,
@@ -260,17 +276,14 @@ def evaluate(run: Run, sample_paths: Sequence[Path], out: Path, weights: str, fe
 
 def write_json(obj: dict, path: Path) -> None:
     """Write JSON atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, default=float))
-    os.replace(tmp, path)
+    save_json(obj, path)
 
 
 def figures(run: Run, sample_paths: Sequence[Path], out: Path, device: torch.device) -> None:
     """Loss curve; 2-D scatter or image grid; for images, a strip of the state along the sampler."""
+    samples, _ = load_samples(sample_paths, run)  # checked before the plotting stack is imported
     from shared import figures as fig
 
-    samples, _ = load_samples(sample_paths)
     title = f"{run.spec.name} · {run.experiment}"
     out.mkdir(parents=True, exist_ok=True)
     log = run.path.parent / "train_log.csv"

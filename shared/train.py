@@ -12,8 +12,8 @@ run with ``noise_groups = G`` gives the same loss curve on 1, 2, ... or G proces
 from __future__ import annotations
 
 import csv
+import io
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -28,6 +28,9 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
+from shared.artifacts import FORMAT_VERSION, load_state, load_train_state, read_torch
+from shared.atomic import save_text, save_torch
+from shared.config import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, UnitInterval, validate
 from shared.data.source import DataSource
 from shared.distributed import StopCondition, TrainingStopped, any_rank, mean_over_ranks
 from shared.utils import derive_seed, make_generator
@@ -46,34 +49,30 @@ LOG_FILE = "train_log.csv"
 class TrainConfig:
     """Optimisation settings (defaults: DDPM's CIFAR-10 run, Ho et al. 2020, App. B)."""
 
-    steps: int = 800_000
-    batch_size: int = 128
-    lr: float = 2e-4
-    warmup_steps: int = 5000  # linear warmup of the learning rate
+    steps: PositiveInt = 800_000
+    batch_size: PositiveInt = 128
+    lr: PositiveFloat = 2e-4
+    warmup_steps: NonNegativeInt = 5000  # linear warmup of the learning rate
     lr_schedule: Literal["constant", "cosine"] = "constant"  # after warmup: constant (DDPM) or cosine decay to 0
-    grad_clip: float | None = 1.0  # max global gradient norm; null disables
-    ema_decay: float = 0.9999
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    adam_eps: float = 1e-8
-    weight_decay: float = 0.0
-    checkpoint_every: int = 5000  # steps between resumable checkpoints
-    log_every: int = 100  # steps between CSV rows (and text progress lines off a terminal)
+    grad_clip: PositiveFloat | None = 1.0  # max global gradient norm; null disables
+    ema_decay: UnitInterval = 0.9999
+    adam_betas: tuple[UnitInterval, UnitInterval] = (0.9, 0.999)
+    adam_eps: PositiveFloat = 1e-8
+    weight_decay: NonNegativeFloat = 0.0
+    checkpoint_every: PositiveInt = 5000  # steps between resumable checkpoints
+    log_every: PositiveInt = 100  # steps between CSV rows (and text progress lines off a terminal)
     bf16: bool = False  # autocast the forward pass to bfloat16 on CUDA
     # Random streams per step: the global batch is split into this many groups, each seeded by (seed, step, group);
     # the run is then identical on any process count dividing it (one process accumulates all groups).
     # null: one group per process (fastest; results then depend on the number of processes).
-    noise_groups: int | None = None
+    noise_groups: PositiveInt | None = None
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
-        if self.lr <= 0:
-            raise ValueError(f"train.lr must be > 0, got {self.lr}")
-        if self.noise_groups is not None and (self.noise_groups < 1 or self.batch_size % self.noise_groups):
-            raise ValueError(f"train.noise_groups must be >= 1 and divide train.batch_size, got {self.noise_groups}")
+        validate(self, "train")  # the ranges declared above, also for configs built in code
+        if self.noise_groups is not None and self.batch_size % self.noise_groups:
+            raise ValueError(
+                f"train.noise_groups: must divide train.batch_size {self.batch_size}, got {self.noise_groups}"
+            )
 
     def groups_per_rank(self, world: int) -> int:
         """How many noise groups each of ``world`` processes computes per step."""
@@ -94,22 +93,13 @@ def rank_and_world() -> tuple[int, int]:
 
 
 def save_atomic(obj: dict, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """torch.save to a temporary file in the same folder, fsync, then rename over ``path`` (``shared.artifacts``)."""
+    save_torch(obj, path)
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    """Load a checkpoint written by ``fit`` (plain tensors and dicts, so ``weights_only=True``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """Load a checkpoint or state written by ``fit``/``train`` (``weights_only``; failures are ArtifactErrors)."""
+    return read_torch(path, "a checkpoint or training state", map_location=map_location)
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -169,10 +159,11 @@ def fit(
     state_path, log_path = out_dir / STATE_FILE, out_dir / LOG_FILE
     step, wall_before = 0, 0.0
     if state_path.is_file():
-        state = load_checkpoint(state_path, map_location=device)
-        net.load_state_dict(state["net"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["optimizer"])
+        state = load_train_state(state_path, extra, map_location=device)  # refuses another run's state
+        fix = f"delete {state_path} to train from step 0, or restore the config it was written with"
+        load_state(net, state["net"], state_path, "its weights do not fit this run's net", fix)
+        load_state(ema, state["ema"], state_path, "its EMA weights do not fit this run's net", fix)
+        load_state(opt, state["optimizer"], state_path, "its optimizer state does not fit this run's net", fix)
         step = int(state["step"])
         wall_before = float(state.get("wall_s", 0.0))  # training seconds of the earlier segments
         if rank == 0:
@@ -183,6 +174,8 @@ def fit(
 
     def snapshot() -> dict:
         return {
+            "artifact": "train_state",
+            "format_version": FORMAT_VERSION,
             "net": net.state_dict(),
             "ema": ema.state_dict(),
             "optimizer": opt.state_dict(),
@@ -279,5 +272,6 @@ def _truncate_log(path: Path, step: int) -> None:
     with open(path, newline="") as fh:
         rows = list(csv.reader(fh))
     keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
-    with open(path, "w", newline="") as fh:
-        csv.writer(fh).writerows(keep)
+    buf = io.StringIO()
+    csv.writer(buf).writerows(keep)
+    save_text(buf.getvalue(), path)  # atomically: a kill here keeps the old log

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from shared.config import PositiveInt
 from shared.data.source import DataConfig
 from shared.evaluate import EvalConfig
 from shared.nets import MLPConfig, UNetConfig
@@ -28,7 +29,7 @@ class ChainConfig:
 class SamplerConfig:
     """Ancestral sampling (Algorithm 2)."""
 
-    n_steps: int | None = None  # null: all T steps, as in the paper; fewer take an even stride
+    n_steps: PositiveInt | None = None  # null: all T steps, as in the paper; fewer take an even stride
     variance: Literal["forward", "posterior"] = "forward"  # sigma_t^2 = beta_t (Sec. 3.2, CIFAR-10 choice)
     clip_x0: bool = True  # clip the predicted x0 to [-1, 1] as the official code does (images only)
 
@@ -43,3 +44,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     sample: SamplerConfig = field(default_factory=SamplerConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self):
+        if self.sample.n_steps is not None and self.sample.n_steps > self.process.T:
+            raise ValueError(f"sample.n_steps: must be <= process.T {self.process.T}, got {self.sample.n_steps}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from shared.config import ODEMethod, PositiveInt
 from shared.data.source import DataConfig
 from shared.evaluate import EvalConfig
 from shared.train import TrainConfig
@@ -35,7 +36,7 @@ class MultiscaleConfig:
     hidden: tuple[int, ...] = (64, 64, 64)  # conv channels of each dynamics net (App. B.1: 3 layers of 64)
     activation: Activation = "softplus"
     n_blocks: int = 2  # CNFs before and after each squeeze (official --num_blocks 2)
-    n_scales: int | None = None  # null: halve while the side is >= 4 (28 -> 3 scales, 32 -> 4, 8 -> 2)
+    n_scales: PositiveInt | None = None  # null: halve while the side is >= 4 (28 -> 3 scales, 32 -> 4, 8 -> 2)
     alpha: float = 1e-6  # logit transform alpha + (1 - 2 alpha) x (App. B.1: 1e-6 MNIST, 0.05 CIFAR-10)
 
     def __post_init__(self):
@@ -51,7 +52,7 @@ class ODEConfig:
 
     T: float = 0.5  # initial end time (official: 0.5 toys, 1.0 images); T = sqrt_T^2 is learned if train_T
     train_T: bool = True
-    method: str = "dopri5"
+    method: ODEMethod = "dopri5"
     atol: float = 1e-5  # Sec. 4: tolerances 1e-5
     rtol: float = 1e-5
     adjoint: bool = False  # backpropagate with the adjoint method (memory O(1) in the solver steps)

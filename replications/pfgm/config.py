@@ -5,6 +5,7 @@ hemisphere prior and the log-z ODE samplers."""
 from dataclasses import dataclass, field
 from typing import Literal
 
+from shared.config import ODEMethod, PositiveFloat
 from shared.data.source import DataConfig
 from shared.evaluate import EvalConfig
 from shared.nets import MLPConfig, UNetConfig
@@ -32,7 +33,7 @@ class FieldConfig:
     gamma: float = 5.0  # Alg. 1 / App. B.1.1: target sqrt(N) E / (||E|| + gamma)
     small_batch: int = 128  # App. B.1.1: perturbed points per step; train.batch_size is the large batch of charges
     chunk_size: int = 128  # points whose field is computed at once: peak memory ~ chunk_size * batch_size floats
-    z_exp: float = 5.0  # App. B.2.3 (official default 5): below it the ODEs use the z-part implied by the x-part; 0: off
+    z_exp: float = 5.0  # App. B.2.3 (official default 5): below it the ODEs use the z-part implied by x; 0: off
 
     def __post_init__(self):
         if self.gamma < 0 or self.small_batch < 1 or self.chunk_size < 1 or self.z_exp < 0:
@@ -57,9 +58,9 @@ class ODESamplerConfig:
     """The backward ODE dx/dt' = z E_x / E_z in t' = log z, adaptive (App. B.2: RK45 at 1e-4)."""
 
     kind: Literal["ode"] = "ode"
-    method: str = "dopri5"
-    rtol: float = 1e-4  # App. B.2
-    atol: float = 1e-4  # App. B.2
+    method: ODEMethod = "dopri5"
+    rtol: PositiveFloat = 1e-4  # App. B.2
+    atol: PositiveFloat = 1e-4  # App. B.2
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,9 @@ class LikelihoodConfig:
 
     divergence: Literal["exact", "hutchinson"] = "hutchinson"  # one Rademacher probe per solve
     noise: Literal["rademacher", "gaussian"] = "rademacher"
-    method: str = "dopri5"
-    rtol: float = 1e-4
-    atol: float = 1e-4
+    method: ODEMethod = "dopri5"
+    rtol: PositiveFloat = 1e-4
+    atol: PositiveFloat = 1e-4
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ The SDE and the sampler are tagged unions (``kind``), like the net configs; a wr
 from dataclasses import dataclass, field
 from typing import Literal
 
+from shared.config import NonNegativeInt, ODEMethod, PositiveFloat, PositiveInt
 from shared.data.source import DataConfig
 from shared.evaluate import EvalConfig
 from shared.nets import MLPConfig, UNetConfig
@@ -77,11 +78,11 @@ class PCSamplerConfig:
         "reverse_diffusion"  # App. G: reverse diffusion for PC
     )
     corrector: Literal["langevin", "none"] = "langevin"  # App. G
-    snr: float = 0.16  # App. G: r = 0.16 for VE on CIFAR-10, 0.01 for VP
-    n_corrector_steps: int = 1  # M = 1 (App. G)
+    snr: PositiveFloat = 0.16  # App. G: r = 0.16 for VE on CIFAR-10, 0.01 for VP
+    n_corrector_steps: NonNegativeInt = 1  # M = 1 (App. G)
     corrector_first: bool = False  # Algorithm 1: predictor then corrector; the official code: corrector first
     norms: Literal["example", "batch"] = "example"  # Langevin step norms: Algorithm 4, or the official batch mean
-    n_steps: int | None = None  # null: the process's N
+    n_steps: PositiveInt | None = None  # null: the process's N
     denoise: bool = True  # Tweedie's E[x0 | x_eps] at the end (the official code's noise removal)
 
 
@@ -90,9 +91,9 @@ class ODESamplerConfig:
     """Probability-flow ODE with an adaptive solver (Sec. 4.3; App. D.2)."""
 
     kind: Literal["ode"] = "ode"
-    method: str = "dopri5"  # App. D.2: RK45
-    rtol: float = 1e-5  # App. D.2
-    atol: float = 1e-5  # App. D.2
+    method: ODEMethod = "dopri5"  # App. D.2: RK45
+    rtol: PositiveFloat = 1e-5  # App. D.2
+    atol: PositiveFloat = 1e-5  # App. D.2
     denoise: bool = False
 
 
@@ -102,9 +103,9 @@ class LikelihoodConfig:
 
     divergence: Literal["exact", "hutchinson"] = "hutchinson"  # App. D.2: Skilling-Hutchinson estimator
     noise: Literal["rademacher", "gaussian"] = "rademacher"
-    method: str = "dopri5"
-    rtol: float = 1e-5  # App. D.2
-    atol: float = 1e-5  # App. D.2
+    method: ODEMethod = "dopri5"
+    rtol: PositiveFloat = 1e-5  # App. D.2
+    atol: PositiveFloat = 1e-5  # App. D.2
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from shared.config import PositiveInt
 from shared.data.images import IMAGE_SETS, QUALITY_METRIC, image_shape, load_images
 from shared.data.toy2d import TOY_SETS, sample_toy
 from shared.data.transforms import random_hflip, to_unit, uniform_dequantize, unit_to_model
@@ -28,7 +29,7 @@ class DataConfig:
     hflip: bool = False  # random horizontal flips (DDPM CIFAR-10, App. B)
     root: str | None = None  # torchvision root for mnist/cifar10 (default ~/.cache/replications/data)
     download: bool = False  # let torchvision download mnist/cifar10 into root
-    n_test: int = 2000  # held-out points drawn for toy-set evaluation
+    n_test: PositiveInt = 2000  # held-out points drawn for toy-set evaluation
 
     def __post_init__(self):
         if self.name not in TOY_SETS + IMAGE_SETS:

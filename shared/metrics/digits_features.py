@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from shared.artifacts import load_feature_net, load_state
 from shared.data.images import load_images
 from shared.metrics.fid import frechet_distance, stats
 from shared.utils import make_generator
@@ -179,17 +180,18 @@ def classifier_from_checkpoint(ckpt: dict) -> DigitsClassifier:
 
 
 def load_classifier(path: Path | str) -> DigitsClassifier:
-    """Load a classifier saved by :func:`train_classifier` (``torch.load(weights_only=True)``), on CPU, eval mode."""
+    """Load a classifier saved by :func:`train_classifier` (``torch.load(weights_only=True)``), on CPU, eval mode.
+
+    Raises:
+        shared.artifacts.ArtifactError: missing (also a FileNotFoundError), damaged, refused, or another kind of
+            file; the message names the file and how to train one.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"digits classifier not found: {path}. Train it with "
-            f"`python -m shared.metrics.digits_features --out {path} --seed 0`"
-        )
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "feature_dim" not in ckpt:
-        raise ValueError(f"{path}: not a digits classifier checkpoint (expected keys state_dict, feature_dim)")
-    return classifier_from_checkpoint(ckpt)
+    ckpt = load_feature_net(path, CHECKPOINT_FORMAT)
+    model = DigitsClassifier(width=int(ckpt.get("width", WIDTH)), feature_dim=int(ckpt["feature_dim"]))
+    fix = f"train it again with python -m shared.metrics.digits_features --out {path} --seed 0"
+    load_state(model, ckpt["state_dict"], path, "its weights do not fit the digits classifier", fix)
+    return model.eval()
 
 
 def _as_digits(images: Tensor | np.ndarray, what: str) -> Tensor:

@@ -1,11 +1,23 @@
 """The typed config loader: unknown keys, wrong types and missing files are rejected with the key's name."""
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 import pytest
 
-from shared.config import ConfigError, apply_overrides, dump, from_dict, load
+from shared.config import (
+    ConfigError,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Range,
+    UnitInterval,
+    apply_overrides,
+    dump,
+    from_dict,
+    load,
+    validate,
+)
 from shared.nets import MLPConfig, UNetConfig
 
 
@@ -82,3 +94,51 @@ def test_dump_round_trip(tmp_path):
     dump(cfg, tmp_path / "resolved.yaml")
     assert load(tmp_path / "resolved.yaml", Outer) == cfg
     assert from_dict(Outer, {}) == Outer()
+
+
+@dataclass(frozen=True)
+class Ranged:
+    lr: PositiveFloat = 1e-3
+    steps: PositiveInt = 10
+    warmup: NonNegativeInt = 0
+    decay: Annotated[float, Range(ge=0, lt=1)] = 0.9
+    betas: tuple[UnitInterval, UnitInterval] = (0.9, 0.999)
+    clip: PositiveFloat | None = 1.0
+
+    def __post_init__(self):
+        validate(self, "ranged")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("lr: 0", "lr: must be > 0, got 0.0"),
+        ("lr: .nan", "lr: expected a finite float, got nan"),
+        ("lr: -.inf", "lr: expected a finite float, got -inf"),
+        ("steps: 0", "steps: must be >= 1, got 0"),
+        ("warmup: -5", "warmup: must be >= 0, got -5"),
+        ("decay: 1.0", "decay: must be >= 0 and < 1, got 1.0"),
+        ("betas: [0.9, 1.5]", "betas[1]: must be >= 0 and < 1, got 1.5"),
+        ("betas: [0.9]", "betas: expected a list of 2 values, got [0.9]"),
+        ("clip: -1", "clip: must be > 0, got -1.0"),
+    ],
+)
+def test_declared_ranges_and_finite_floats_are_checked_on_load(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load(path, Ranged)
+    assert str(err.value) == f"{path}: {message}"
+
+
+def test_declared_ranges_also_hold_for_configs_built_in_code(tmp_path):
+    assert load(write(tmp_path, "clip: null\nwarmup: 0"), Ranged) == Ranged(clip=None)
+    with pytest.raises(ValueError, match=r"^ranged\.steps: must be >= 1, got 0$"):
+        Ranged(steps=0)
+    assert str(Range(gt=0, le=2)) == "> 0 and <= 2" and Range(ge=1).contains(1) and not Range(gt=0).contains(0)
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n"])
+def test_an_empty_config_file_is_an_error(tmp_path, text):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match="is empty"):
+        load(path, Outer)
