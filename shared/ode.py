@@ -11,7 +11,8 @@ are integrated alongside as extra states.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -144,6 +145,20 @@ class ODELogProb:
     regularization: tuple[Tensor, ...] = ()
 
 
+@contextmanager
+def _step_underflow_as_error(method: str, rtol: float, atol: float) -> Iterator[None]:
+    """torchdiffeq's bare ``assert`` on a vanishing adaptive step, as a FloatingPointError that says what to try."""
+    try:
+        yield
+    except AssertionError as err:
+        if "underflow in dt" not in str(err):
+            raise
+        raise FloatingPointError(
+            f"the adaptive ODE solve ({method}, rtol {rtol:g}, atol {atol:g}) stalled: its step size underflowed to 0 "
+            "(a stiff or non-finite field; an undertrained net?); train longer or use a fixed-step solver"
+        ) from None
+
+
 def log_prob_ode(
     f: VectorField,
     x: Tensor,
@@ -217,7 +232,8 @@ def log_prob_ode(
     else:
         extra = {}
     options = solver_options(method, times)
-    states = solve(augmented, (x, *zeros), times, method=method, atol=atol, rtol=rtol, options=options, **extra)
+    with _step_underflow_as_error(method, rtol, atol):
+        states = solve(augmented, (x, *zeros), times, method=method, atol=atol, rtol=rtol, options=options, **extra)
     z, integral = states[0][-1], states[1][-1]
     # the regularisers are integrated in the direction t0 -> t1; report them as positive integrals
     sign = 1.0 if t1 >= t0 else -1.0
@@ -245,7 +261,8 @@ def sample_ode(
         return velocity(x_t, batch_time(t, x_t))
 
     ts = ts.to(device=x.device, dtype=x.dtype)
-    xs = odeint(rhs, x, ts, method=method, atol=atol, rtol=rtol, options=solver_options(method, ts))
+    with _step_underflow_as_error(method, rtol, atol):
+        xs = odeint(rhs, x, ts, method=method, atol=atol, rtol=rtol, options=solver_options(method, ts))
     if callback is not None:
         for i in range(1, len(ts)):
             callback({"i": i - 1, "t": ts[i], "x": xs[i]})

@@ -60,8 +60,14 @@ def sweep_run(
     rows = []
     for family, budget in tqdm(jobs, desc=f"sweep {label}", disable=None):
         method = own[family].method(run, budget)
-        x, nfe, s_per_1000 = draw(method, run, n, batch_size, device)
-        if torch.isfinite(x).all():
+        try:
+            x, nfe, s_per_1000 = draw(method, run, n, batch_size, device)
+        except FloatingPointError as err:  # an adaptive solve that stalls at this tolerance: a missing point
+            print(f"{label} {family} {budget:g}: {err}", flush=True)
+            x, nfe, s_per_1000 = None, float("nan"), float("nan")
+        if x is None:
+            metric, value = "solver stalled", float("nan")
+        elif torch.isfinite(x).all():
             metric, value = sample_quality(run.data(), x, feature_net)
         else:
             metric, value = "non-finite samples", float("nan")
@@ -91,13 +97,13 @@ def plot(rows: list[dict], out: Path, title: str) -> None:
     df = pd.DataFrame(rows)
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    finite = df[df["value"].notna()]
+    finite = df[df["value"].notna() & df["nfe"].notna()]
     sns.lineplot(data=finite, x="nfe", y="value", hue="run", style="family", markers=True, dashes=True, ax=ax)
     ax.set_xscale("log")
     if (finite["value"] > 0).all() and finite["value"].max() / max(finite["value"].min(), 1e-12) > 30:
         ax.set_yscale("log")
     ax.set_xlabel("NFE per sample (measured)")
-    ax.set_ylabel(f"{df['metric'].iloc[0]} (lower is better)")
+    ax.set_ylabel(f"{finite['metric'].iloc[0] if len(finite) else 'quality'} (lower is better)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     save(fig, out, dpi=110)
