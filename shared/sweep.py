@@ -100,8 +100,12 @@ def plot(rows: list[dict], out: Path, title: str) -> None:
     finite = df[df["value"].notna() & df["nfe"].notna()]
     sns.lineplot(data=finite, x="nfe", y="value", hue="run", style="family", markers=True, dashes=True, ax=ax)
     ax.set_xscale("log")
-    if (finite["value"] > 0).all() and finite["value"].max() / max(finite["value"].min(), 1e-12) > 30:
-        ax.set_yscale("log")
+    positive = finite["value"][finite["value"] > 0]
+    if len(positive) and positive.max() / positive.min() > 30:  # log y; symlog where an unbiased estimate is <= 0
+        if (finite["value"] > 0).all():
+            ax.set_yscale("log")
+        else:
+            ax.set_yscale("symlog", linthresh=float(positive.quantile(0.1)))
     ax.set_xlabel("NFE per sample (measured)")
     ax.set_ylabel(f"{finite['metric'].iloc[0] if len(finite) else 'quality'} (lower is better)")
     ax.set_title(title, fontsize=9)

@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> None:
         with np.load(path) as f:
             seeds = f["seeds"]
             if "uint8" in f.files:
-                imgs = f["uint8"][:16]  # (16, C, H, W)
+                imgs = f["uint8"][:16]  # (16, C, H, W), a 1-pixel grey frame around each
+                imgs = np.pad(imgs, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=128)
                 c, h, w = imgs.shape[1:]
                 tiles = imgs.reshape(4, 4, c, h, w).transpose(0, 3, 1, 4, 2).reshape(4 * h, 4 * w, c)
                 ax.imshow(tiles.squeeze(-1) if c == 1 else tiles, cmap="gray", vmin=0, vmax=255)
