@@ -110,6 +110,8 @@ def test_report_opens_in_a_browser_with_every_table_and_figure(tiny_run, tmp_pat
     assert res.returncode == 0 and html.stat().st_size > 0, res.stdout[-3000:] + res.stderr[-3000:]
     exe = find_chromium()
     if exe is None:
+        if os.environ.get("BROWSER_TESTS_REQUIRED") == "1":  # .ci/run sets it where it can install Chromium
+            pytest.fail("BROWSER_TESTS_REQUIRED=1 but no Chromium on PATH")
         pytest.skip("no Chromium on PATH (Debian: apt-get install chromium; .ci/run installs it)")
     rows = "Array.from(document.querySelectorAll('tr'))"
     with Browser(exe, tmp_path / "profile") as b:
