@@ -82,6 +82,8 @@ rule compare_sweep:
         CONDA_ENV
     log:
         f"{RESULTS}/figures/logs/quality_vs_nfe_{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/figures/logs/quality_vs_nfe_{{dataset}}.benchmark.tsv"
     threads: threads_for("evaluate")
     resources:
         **rule_resources("evaluate"),

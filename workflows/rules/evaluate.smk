@@ -6,6 +6,8 @@ rule feature_net:
         CONDA_ENV
     log:
         f"{RESULTS}/feature_nets/logs/digits.log",
+    benchmark:
+        f"{RESULTS}/feature_nets/logs/digits.benchmark.tsv"
     threads: threads_for("evaluate")
     shell:
         "OMP_NUM_THREADS={threads} python -m shared.metrics.digits_features --seed 0 --out {output} > {log} 2>&1"
@@ -22,6 +24,8 @@ rule evaluate:
         CONDA_ENV
     log:
         f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/evaluate.log",
+    benchmark:
+        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/evaluate.benchmark.tsv"
     params:
         feature_net=lambda wc, input: f"--feature-net {input.feature_net}" if input.feature_net else "",
     threads: threads_for("evaluate")

@@ -20,6 +20,8 @@ rule extra:
         CONDA_ENV
     log:
         "{extra}.log",
+    benchmark:
+        "{extra}.benchmark.tsv"
     params:
         cmd=extra_command,
     threads: threads_for("figures")

@@ -9,6 +9,8 @@ rule figures:
         CONDA_ENV
     log:
         f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/figures.log",
+    benchmark:
+        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/figures.benchmark.tsv"
     threads: threads_for("figures")
     resources:
         **rule_resources("figures", keys=("runtime", "mem_mb")),

@@ -9,6 +9,8 @@ rule sample:
         CONDA_ENV
     log:
         f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/sample_{{lo}}-{{hi}}.log",
+    benchmark:
+        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/sample_{{lo}}-{{hi}}.benchmark.tsv"
     threads: threads_for("sample")
     resources:
         **rule_resources("sample"),

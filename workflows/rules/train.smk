@@ -12,6 +12,8 @@ rule train:
         CONDA_ENV
     log:
         f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/train.log",
+    benchmark:
+        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/train.benchmark.tsv"
     threads: threads_for("train")
     retries: res("train", "retries", 0)
     resources:
