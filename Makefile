@@ -31,9 +31,12 @@ report: smoke
 	snakemake --report results/report.html
 	@echo "open results/report.html"
 
+# One pytest worker per core (pytest-xdist; a module's tests stay on one worker and share its fixtures). The SLURM
+# test runs first (tests/conftest.py), so that its daemons' and scheduler's waits overlap the rest of the suite.
+TEST_WORKERS ?= auto
 test: install
-	$(PY) -m pytest --ignore=tests/workflows/test_slurm.py
-	$(MAKE) test-slurm
+	@start=$$(date +%s); $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile; rc=$$?; \
+	  echo "make test: $$(( $$(date +%s) - start )) s"; exit $$rc
 
 # The workflow through a real single-node SLURM (.ci/slurm.sh starts it as root and stops it afterwards);
 # skipped, with the reason printed, where SLURM cannot be started (not root, no apt-get).
@@ -49,4 +52,5 @@ paper-dry-run: install
 	snakemake -n --configfile workflows/config/paper.yaml
 
 clean:
-	rm -rf results/ddpm results/ncsn results/score_sde results/pfgm results/ffjord results/tables results/feature_nets .snakemake
+	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+	rm -rf .snakemake

@@ -1,4 +1,5 @@
-"""The one command line of every replication: ``python -m replications.<paper> train|sample|evaluate|figures``.
+"""The one command line of every replication: ``python -m replications.<paper> train|sample|evaluate|figures``,
+and the commands a replication adds (``Spec.commands``, e.g. ``python -m replications.flow_matching reflow``).
 
 This module is the argparse face only; ``shared.runner`` does the work. Each replication's ``__main__`` calls
 ``main(SPEC)`` with its ``shared.method.Spec``; Snakemake rules call these commands.
@@ -10,9 +11,11 @@ A bad input (config value, file, path, option, device) stops the command before 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -76,6 +79,13 @@ def minutes(text: str) -> float:
     return value
 
 
+def run_name(text: str) -> str:
+    """A run's name: letters, digits, _ and - (it names folders and table rows)."""
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+", text):
+        raise argparse.ArgumentTypeError(f"expected letters, digits, _ or -, got {text!r}")
+    return text
+
+
 def resolve_device(name: str | None) -> torch.device:
     """The torch device of ``--device`` (None: $REPLICATIONS_DEVICE, else cuda if available, else cpu), checked.
 
@@ -100,7 +110,8 @@ def resolve_device(name: str | None) -> torch.device:
     return dev
 
 
-def _parser(name: str) -> argparse.ArgumentParser:
+def _parser(spec: Spec) -> argparse.ArgumentParser:
+    name = spec.name
     p = argparse.ArgumentParser(
         prog=f"python -m replications.{name}",
         description=f"Train, sample, evaluate and plot the {name} replication.",
@@ -115,6 +126,7 @@ def _parser(name: str) -> argparse.ArgumentParser:
         "--config", required=True, type=Path, help="experiment YAML, e.g. replications/<paper>/configs/*.yaml"
     )
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.lr=1e-4")
+    t.add_argument("--experiment", type=run_name, default=None, help="the run's name (default: the config's stem)")
     t.add_argument("--seed", type=int, default=0, help="run seed (default: 0)")
     t.add_argument("--out", type=Path, help="final checkpoint path; its folder holds the run's state and logs")
     t.add_argument("--device", **dev)
@@ -150,6 +162,8 @@ def _parser(name: str) -> argparse.ArgumentParser:
     f.add_argument("--samples", required=True, type=Path, nargs="+", help="one or more sample shards (.npz)")
     f.add_argument("--out-dir", required=True, type=Path)
     f.add_argument("--device", **dev)
+    for command, own in spec.commands.items():  # listed in --help; main() hands them their arguments unparsed
+        sub.add_parser(command, help=f"{own.help} (python -m replications.{name} {command} --help)", add_help=False)
     return p
 
 
@@ -167,7 +181,7 @@ def cmd_train(args, spec: Spec) -> None:
     check_output(args.out)
     ddp = setup_distributed(_device(args), default_device())
     try:
-        runner.train(spec, cfg, args.config, args.seed, args.out, ddp, args.max_minutes)
+        runner.train(spec, cfg, args.config, args.seed, args.out, ddp, args.max_minutes, args.experiment)
     except TrainingStopped as stopped:
         if ddp.is_main:
             print(f"{spec.name}: {stopped} (exit status {EXIT_RESUME})", flush=True)
@@ -211,9 +225,21 @@ def main(spec: Spec, argv: list[str] | None = None) -> None:
     Bad inputs (config, files, paths, device) and I/O errors print one line and exit with status 2; a run that
     diverges (non-finite loss or samples) prints one line and exits with status 1.
     """
-    args = _parser(spec.name).parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in spec.commands:  # the replication's own command parses its own options
+        own = importlib.import_module(spec.commands[argv[0]].module)
+
+        def run() -> None:
+            own.main(argv[1:])
+
+    else:
+        args = _parser(spec).parse_args(argv)
+
+        def run() -> None:
+            COMMANDS[args.command](args, spec)
+
     try:
-        COMMANDS[args.command](args, spec)
+        run()
     except (ConfigError, ArtifactError, FileNotFoundError) as err:
         _fail(str(err), 2)
     except OSError as err:  # a full disk, a permission denied mid-run: the message names the file

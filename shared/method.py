@@ -88,6 +88,15 @@ def count_nfe(net: nn.Module) -> Iterator[list[int]]:
 
 
 @dataclass(frozen=True)
+class Command:
+    """A command a replication adds to its CLI beside train|sample|evaluate|figures: ``module.main(argv)`` parses
+    its own options (``python -m replications.<paper> <command> --help``); imported only when it runs."""
+
+    module: str
+    help: str
+
+
+@dataclass(frozen=True)
 class Spec:
     """A replication as the CLI knows it: its name, its config schema, its builder and its sampler budgets.
 
@@ -99,6 +108,7 @@ class Spec:
     build: Callable[[Any], Method]
     module: str  # the importable module that defines this Spec as ``SPEC``
     budgets: Mapping[str, Any] = field(default_factory=dict)  # sampler families for sweeps (``shared.budgets``)
+    commands: Mapping[str, Command] = field(default_factory=dict)  # the replication's own commands (e.g. reflow)
 
 
-__all__ = ["Loss", "Method", "NLLFn", "Sampler", "Spec", "count_nfe", "sample"]
+__all__ = ["Command", "Loss", "Method", "NLLFn", "Sampler", "Spec", "count_nfe", "sample"]

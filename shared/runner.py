@@ -114,8 +114,21 @@ def load_run(
     return Run(path, ckpt, cfg, method, spec)
 
 
-def train(spec: Spec, cfg, config_path: Path, seed: int, out: Path, ddp, max_minutes: float | None) -> None:
-    """Train (resuming from the run folder's state) and write the final checkpoint ``out`` on rank 0."""
+def train(
+    spec: Spec,
+    cfg,
+    config_path: Path,
+    seed: int,
+    out: Path,
+    ddp,
+    max_minutes: float | None,
+    experiment: str | None = None,
+) -> None:
+    """Train (resuming from the run folder's state) and write the final checkpoint ``out`` on rank 0.
+
+    ``experiment``: the run's name in its checkpoint and tables (default: the config file's stem).
+    """
+    experiment = experiment or config_path.stem
     device = ddp.device
     torch.manual_seed(derive_seed(seed, "init"))  # identical initial weights on every rank
     method = build_method(spec, cfg, str(config_path))
@@ -127,7 +140,7 @@ def train(spec: Spec, cfg, config_path: Path, seed: int, out: Path, ddp, max_min
         where = f", {ddp.world} processes" if ddp.world > 1 else ""
         job = f", SLURM job {os.environ['SLURM_JOB_ID']}" if "SLURM_JOB_ID" in os.environ else ""
         print(
-            f"{spec.name}: {config_path.stem}, seed {seed}, {n_params / 1e6:.3f}M parameters, device {device}"
+            f"{spec.name}: {experiment}, seed {seed}, {n_params / 1e6:.3f}M parameters, device {device}"
             f"{where}{job}",
             flush=True,
         )
@@ -136,7 +149,7 @@ def train(spec: Spec, cfg, config_path: Path, seed: int, out: Path, ddp, max_min
         "replication": spec.name,
         "spec_module": spec.module,
         "format_version": FORMAT_VERSION,
-        "experiment": config_path.stem,
+        "experiment": experiment,
         "seed": seed,
         "config": to_dict(cfg),
     }

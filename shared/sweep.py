@@ -7,7 +7,11 @@
 
 ``--family all`` sweeps every family a run declares (DDPM: respaced ancestral steps; NCSN: Langevin steps per
 level; ODE methods: fixed Euler / Heun steps in their own time and an adaptive solver's tolerance). A value is an
-NFE target (tolerance families take their own grid of tolerances); the x axis is the NFE measured.
+NFE target (tolerance families take their own grid of tolerances, or ``--tolerances``); the x axis is the NFE
+measured.
+
+A sweep split into jobs (the workflow runs one job per method): ``--out rows.json`` writes only the rows, and
+``--rows a.json b.json --out figure.png`` plots rows written before.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from shared.atomic import save_json
 from shared.budgets import Budget
 from shared.evaluate import sample_quality
 from shared.method import Method, count_nfe, sample
@@ -51,12 +56,22 @@ def sweep_run(
     label: str | None = None,
     batch_size: int = 500,
     device: torch.device | str = "cpu",
+    tolerances: Sequence[float] | None = None,
 ) -> list[dict]:
-    """One row per (family, value): {run, family, unit, budget, nfe, metric, value, sample_s_per_1000}."""
+    """One row per (family, value): {run, family, unit, budget, nfe, metric, value, sample_s_per_1000}.
+
+    ``values``: the NFE targets of NFE families; a tolerance family sweeps ``tolerances`` if given, else its own grid.
+    """
     label = label or f"{run.spec.name}/{run.experiment}"
     own: dict[str, Budget] = run.spec.budgets
     chosen = list(own) if list(families) == ["all"] else [f for f in families if f in own]
-    jobs = [(f, v) for f in chosen for v in (own[f].values or values)]
+
+    def grid(budget: Budget) -> Sequence[float]:
+        if budget.unit == "tolerance":
+            return tolerances or budget.values or values
+        return budget.values or values
+
+    jobs = [(f, v) for f in chosen for v in grid(own[f])]
     rows = []
     for family, budget in tqdm(jobs, desc=f"sweep {label}", disable=None):
         method = own[family].method(run, budget)
@@ -115,33 +130,68 @@ def plot(rows: list[dict], out: Path, title: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Parse the command line, sweep every checkpoint, plot."""
+    """Parse the command line; sweep every checkpoint (or read rows swept before), then plot or write the rows."""
     p = argparse.ArgumentParser(
         prog="python -m shared.sweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--ckpt", type=Path, nargs="+", required=True, help="final checkpoints of trained runs")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--ckpt", type=Path, nargs="+", help="final checkpoints of trained runs")
+    src.add_argument("--rows", type=Path, nargs="+", help="rows written before by --out rows.json: plot them")
     p.add_argument("--labels", nargs="+", default=None, help="one legend label per checkpoint")
     p.add_argument("--family", nargs="+", default=["all"], help="sampler families (a run's Spec.budgets) or all")
     p.add_argument("--values", type=float, nargs="+", default=[10, 20, 50, 100], help="NFE targets")
+    p.add_argument("--tolerances", type=float, nargs="+", default=None, help="tolerance families' grid (rtol=atol)")
     p.add_argument("--n", type=int, default=500, help="samples per point (seeds 0..n-1)")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--feature-net", type=Path, default=None, help="digits classifier (digits runs)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="default: cuda if any")
     p.add_argument("--title", default=None)
-    p.add_argument("--out", type=Path, required=True, help="PNG; .md/.csv/.tex tables and a .json beside it")
+    p.add_argument("--out", type=Path, required=True, help="PNG (tables and a .json beside it), or .json: rows only")
     args = p.parse_args(argv)
-    if args.labels is not None and len(args.labels) != len(args.ckpt):
-        p.error(f"--labels: {len(args.labels)} labels for {len(args.ckpt)} checkpoints")
-    labels = args.labels or [None] * len(args.ckpt)
-    rows = []
-    for ckpt, label in zip(args.ckpt, labels):
-        run = load_run(ckpt, device=args.device)
-        rows += sweep_run(run, args.family, args.values, args.n, args.feature_net, label, args.batch_size, args.device)
-    if not rows:
-        p.error(f"no checkpoint declares any of the families {args.family}")
-    title = args.title or f"Sample quality against NFE ({', '.join(args.family)}; {args.n} samples)"
+    if args.rows:
+        rows = []
+        for path in args.rows:
+            try:
+                rows += read_rows(path)
+            except ValueError as err:
+                p.error(str(err))
+        if not rows:
+            p.error(f"--rows: no rows in {[str(r) for r in args.rows]}")
+        title = args.title or "Sample quality against NFE"
+    else:
+        if args.labels is not None and len(args.labels) != len(args.ckpt):
+            p.error(f"--labels: {len(args.labels)} labels for {len(args.ckpt)} checkpoints")
+        if any(t <= 0 for t in args.tolerances or []):
+            p.error(f"--tolerances: must be > 0, got {args.tolerances}")
+        labels = args.labels or [None] * len(args.ckpt)
+        rows = []
+        for ckpt, label in zip(args.ckpt, labels):
+            run = load_run(ckpt, device=args.device)
+            rows += sweep_run(
+                run, args.family, args.values, args.n, args.feature_net, label, args.batch_size, args.device,
+                args.tolerances,
+            )  # fmt: skip
+        if not rows:
+            p.error(f"no checkpoint declares any of the families {args.family}")
+        title = args.title or f"Sample quality against NFE ({', '.join(args.family)}; {args.n} samples)"
+    if args.out.suffix == ".json":
+        save_json({"rows": rows, "provenance": provenance()}, args.out)
+        return
     plot(rows, args.out, title)
-    args.out.with_suffix(".json").write_text(json.dumps({"rows": rows, "provenance": provenance()}, indent=2))
+    save_json({"rows": rows, "provenance": provenance()}, args.out.with_suffix(".json"))
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a sweep written with ``--out rows.json`` (a clear error naming the file otherwise)."""
+    try:
+        data = json.loads(Path(path).read_text())
+        rows = data["rows"]
+        assert isinstance(rows, list) and all(isinstance(r, dict) and "nfe" in r for r in rows)
+    except FileNotFoundError:
+        raise ValueError(f"--rows: no file {path}") from None
+    except (json.JSONDecodeError, KeyError, TypeError, AssertionError):
+        raise ValueError(f"--rows: {path} is not a sweep's rows file (written by --out rows.json)") from None
+    return rows
 
 
 if __name__ == "__main__":

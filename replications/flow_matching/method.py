@@ -16,7 +16,7 @@ from replications.flow_matching.config import Config, ODESamplerConfig, PathConf
 from replications.flow_matching.objective import FlowMatchingLoss
 from replications.flow_matching.paths import AffinePath, Coupling, OTPath, StraightPath
 from shared.budgets import TOLERANCES, by_overrides, fixed_steps
-from shared.method import Method, Sampler, Spec
+from shared.method import Command, Method, Sampler, Spec
 from shared.nets import build_net
 from shared.ode import FlowNLL
 from shared.precond import ScaledTime, VelocityPrediction
@@ -92,4 +92,5 @@ SPEC = Spec(
             lambda cfg, tol: [f"sample={{kind: ode, rtol: {tol:g}, atol: {tol:g}}}"], TOLERANCES, unit="tolerance"
         ),
     },
+    commands={"reflow": Command("replications.flow_matching.reflow", "k-reflow: retrain on the flow's own pairs")},
 )

@@ -1,6 +1,6 @@
 """Reflow (Liu et al. 2023, Sec. 2, Alg. 1): the k-rectified flow's pairs (z0, z1 = flow(z0)) train the (k+1)-th.
 
-    python -m replications.flow_matching.reflow --ckpt results/flow_matching/smoke_toy_rectified/seed0/checkpoint.pt \\
+    python -m replications.flow_matching reflow --ckpt results/flow_matching/smoke_toy_rectified/seed0/checkpoint.pt \\
         --out results/flow_matching/smoke_toy_rectified/seed0/reflow/checkpoint.pt [--set reflow.n_pairs=20000]
 
 Steps: draw ``reflow.n_pairs`` noise z0 with per-sample seeds and integrate the trained flow with its own sampler
@@ -248,7 +248,7 @@ def format_report(result: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Parse ``argv`` and run one reflow."""
     p = argparse.ArgumentParser(
-        prog="python -m replications.flow_matching.reflow",
+        prog="python -m replications.flow_matching reflow",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

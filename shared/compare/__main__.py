@@ -1,10 +1,10 @@
-"""``python -m shared.compare derive|table|grid``: see ``shared.compare``."""
+"""``python -m shared.compare table|grid``: see ``shared.compare``."""
 
 import sys
 
-from shared.compare import derive, grid, table
+from shared.compare import grid, table
 
-COMMANDS = {"derive": derive.main, "table": table.main, "grid": grid.main}
+COMMANDS = {"table": table.main, "grid": grid.main}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -49,6 +49,26 @@ def test_wrong_type_in_override_and_missing_files(tmp_path, capsys):
     assert not (tmp_path / "s.npz").exists()
 
 
+def test_a_replications_own_command_gets_its_arguments_and_the_one_error_path(tmp_path, capsys):
+    from replications.flow_matching.method import SPEC as FM
+
+    with pytest.raises(SystemExit) as err:  # listed in the replication's --help
+        main(FM, ["--help"])
+    assert err.value.code == 0 and "reflow" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as err:  # its own options, its own --help
+        main(FM, ["reflow", "--help"])
+    out = capsys.readouterr().out
+    assert err.value.code == 0 and "python -m replications.flow_matching reflow" in out and "--ckpt" in out
+    with pytest.raises(SystemExit) as err:  # a bad input: exit 2, one line naming the file, nothing written
+        main(FM, ["reflow", "--ckpt", str(tmp_path / "none.pt"), "--out", str(tmp_path / "rf" / "checkpoint.pt")])
+    msg = capsys.readouterr().err
+    assert err.value.code == 2 and "none.pt" in msg and len(msg.strip().splitlines()) == 1
+    assert not (tmp_path / "rf").exists()
+    with pytest.raises(SystemExit) as err:  # another replication has no such command
+        main(SPEC, ["reflow", "--ckpt", "x"])
+    assert err.value.code == 2 and "invalid choice: 'reflow'" in capsys.readouterr().err
+
+
 def test_parse_seeds():
     assert parse_seeds("3-6") == [3, 4, 5, 6] and parse_seeds("1,5") == [1, 5]
     with pytest.raises(Exception, match="--seeds"):

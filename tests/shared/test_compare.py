@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.compare import derive, table
+from shared.compare import table
 
 
 def metrics_file(path, replication, seed, **values):
@@ -52,15 +52,28 @@ def test_table_command_writes_three_forms_and_refuses_mismatched_labels(tmp_path
         table.main(["--metrics", str(files[0]), "--labels", "a", "b", "--out", str(out)])
 
 
-def test_derive_overrides_only_what_it_is_told_and_names_a_bad_key(tmp_path):
+def test_a_comparison_run_overrides_only_what_it_is_told_and_names_a_bad_key(tmp_path, capsys):
+    """The workflow trains a comparison run from its method's base config with --experiment and --set (train.smk)."""
+    import torch
+
     from replications.ddpm.config import Config
+    from replications.ddpm.method import SPEC
+    from shared.cli import main
     from shared.config import load
 
     base = Path(__file__).resolve().parents[2] / "replications" / "ddpm" / "configs" / "smoke_toy.yaml"
-    out = tmp_path / "compare_x_ddpm.yaml"
-    derive.derive("ddpm", base, ["train.steps=7", "net={kind: mlp, hidden: 32, depth: 2, emb_dim: 16}"], out)
-    got, own = load(out, Config), load(base, Config)
+    out = tmp_path / "compare_x_ddpm" / "seed0" / "checkpoint.pt"
+    sets = ["train.steps=7", "train.checkpoint_every=7", "net={kind: mlp, hidden: 32, depth: 2, emb_dim: 16}"]
+    args = ["train", "--config", str(base), "--experiment", "compare_x_ddpm", "--out", str(out), "--device", "cpu"]
+    main(SPEC, args + [a for s in sets for a in ("--set", s)])
+    got, own = load(out.parent / "config.yaml", Config), load(base, Config)
     assert got.train.steps == 7 and got.net.hidden == 32
     assert got.process == own.process and got.sample == own.sample and got.train.lr == own.train.lr
-    with pytest.raises(SystemExit, match="train.stepz"):
-        derive.main(["--replication", "ddpm", "--base", str(base), "--set", "train.stepz=7", "--out", str(out)])
+    assert torch.load(out, weights_only=False)["experiment"] == "compare_x_ddpm"
+    bad = tmp_path / "bad" / "checkpoint.pt"
+    with pytest.raises(SystemExit) as err:
+        main(SPEC, ["train", "--config", str(base), "--set", "train.stepz=7", "--out", str(bad)])
+    assert err.value.code == 2 and "train.stepz" in capsys.readouterr().err and not bad.parent.exists()
+    with pytest.raises(SystemExit) as err:  # a run's name names folders and rows: no spaces, no slashes
+        main(SPEC, ["train", "--config", str(base), "--experiment", "a/b", "--out", str(bad)])
+    assert err.value.code == 2 and "--experiment" in capsys.readouterr().err

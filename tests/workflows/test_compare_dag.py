@@ -35,16 +35,18 @@ def test_every_pair_has_a_chain_with_the_same_net_and_budget(tmp_path):
     )
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
-    derive_cmds = [line for line in out.splitlines() if "shared.compare derive" in line]
-    assert len(derive_cmds) == 2 * len(METHODS)
+    train_cmds = [line for line in out.splitlines() if " train --config " in line and "--experiment compare_" in line]
+    assert len(train_cmds) == 2 * len(METHODS) * 2  # data sets x methods x seeds
     for dataset in ("8gaussians", "digits"):
         nets, budgets = set(), set()
         for method, rep in METHODS.items():
             run = f"{tmp_path}/{rep}/compare_{dataset}_{method}"
             for seed in (0, 1):
-                for file in ("checkpoint.pt", "metrics.json", "samples/0-"):
+                for file in ("checkpoint.pt", "metrics.json", "samples/0-", "sweep.json"):
                     assert f"{run}/seed{seed}/{file}" in out, (dataset, method, seed, file)
-            cmd = next(c for c in derive_cmds if f"compare_{dataset}_{method}.yaml" in c)
+            cmds = [c for c in train_cmds if f"--experiment compare_{dataset}_{method} " in c]
+            assert len({c.split(" --seed ")[0] for c in cmds}) == 1 and len(cmds) == 2  # both seeds, one config
+            cmd = cmds[0]
             sets = [a for a in shlex.split(cmd) if "=" in a and not a.startswith("--")]
             budgets.add(tuple(sorted(s for s in sets if s.startswith("train."))))
             net = [s for s in sets if s.startswith("net=")]
@@ -52,9 +54,8 @@ def test_every_pair_has_a_chain_with_the_same_net_and_budget(tmp_path):
                 assert net == []  # a CNF keeps its own net, and says so in the config
             else:
                 nets.add(tuple(net))
-            assert (
-                f"--base replications/{rep}/configs/smoke_{'toy' if dataset == '8gaussians' else 'digits'}.yaml" in cmd
-            )
+            base = "smoke_toy" if dataset == "8gaussians" else "smoke_digits"
+            assert f"--config replications/{rep}/configs/{base}.yaml" in cmd
         assert len(nets) == 1 and len(nets.pop()) == 1, f"{dataset}: the methods do not share one net"
         assert len(budgets) == 1, f"{dataset}: the methods do not share one budget"
         for target in (
@@ -65,4 +66,11 @@ def test_every_pair_has_a_chain_with_the_same_net_and_budget(tmp_path):
             assert f"{tmp_path}/{target}" in out
         table_cmd = next(c for c in out.splitlines() if "shared.compare table" in c and f"compare_{dataset}.md" in c)
         assert len(re.findall(r"compare_\w+/seed\d/metrics\.json", table_cmd)) == 2 * len(METHODS)
-    assert "compare_8gaussians_vp" in out and "kind: vp" in out  # the method's own override reached its config
+    vp = next(c for c in train_cmds if "--experiment compare_8gaussians_vp " in c)
+    assert "kind: vp" in vp  # the method's own override reaches its training
+    # a run named in `runs:` that is a comparison run: the paper's figures come from it, trained once
+    ncsn = f"{tmp_path}/ncsn/compare_digits_ncsn/seed0"
+    assert f"{ncsn}/figures" in out and f"{ncsn}/inpainting.png" in out
+    trains = [c for c in out.splitlines() if " train --config " in c and "--experiment compare_digits_ncsn " in c]
+    assert len(trains) == 2, trains  # seeds 0 and 1 of the comparison, nothing more
+    assert f"{tmp_path}/tables/summary.md" in out

@@ -19,6 +19,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or shutil.which("snakemake")
 
+pytestmark = pytest.mark.slow
+
 CONFIG = "tests/workflows/tiny_slurm.yaml"
 # The profile's cluster defaults, overridden for the CI node: partition `debug`, no slurmdbd (squeue for status).
 SLURM = (

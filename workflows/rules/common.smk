@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shlex
 from pathlib import Path
 
 import yaml
@@ -47,10 +48,19 @@ def find_run(rep, exp):
 
 
 def config_file(rep, exp):
-    """The experiment config a run trains with: the paper's own file, or a comparison run's derived one."""
+    """The experiment config a run trains with: the paper's own file (a comparison run: its method's base config)."""
     if (rep, exp) in COMPARE_RUNS:
-        return f"{RESULTS}/compare/configs/{rep}/{exp}.yaml"
+        return f"replications/{rep}/configs/{COMPARE_RUNS[(rep, exp)]['base']}.yaml"
     return f"replications/{rep}/configs/{exp}.yaml"
+
+
+def train_overrides(rep, exp):
+    """A comparison run's name and its overrides of the base config (the shared net and budget, the method's own
+    sets) as train options; nothing for a paper's own run. A change to them retrains (Snakemake's params trigger)."""
+    if (rep, exp) not in COMPARE_RUNS:
+        return ""
+    sets = " ".join(f"--set {shlex.quote(s)}" for s in COMPARE_RUNS[(rep, exp)]["overrides"])
+    return f"--experiment {exp} {sets}"
 
 
 def shard_paths(rep, exp, seed):
@@ -102,9 +112,15 @@ def _check_runs():
             raise ValueError(
                 f"workflow config: runs: unknown replication '{r['replication']}' (known: {', '.join(REPLICATIONS)})"
             )
+        if (r["replication"], r["experiment"]) in COMPARE_RUNS:
+            continue  # a run of the comparison: its paper figures come from the comparison's checkpoint
         path = f"replications/{r['replication']}/configs/{r['experiment']}.yaml"
         if not os.path.isfile(path):
-            raise ValueError(f"workflow config: runs: experiment '{r['experiment']}' of {r['replication']}: no file {path}")
+            known = sorted(exp for rep, exp in COMPARE_RUNS if rep == r["replication"])
+            raise ValueError(
+                f"workflow config: runs: experiment '{r['experiment']}' of {r['replication']}: no file {path}"
+                + (f" and no comparison run of that name (those of {r['replication']}: {', '.join(known)})" if known else "")
+            )
 
 
 # ---- the matched comparison (config["compare"]; its rules are in compare.smk) ----
@@ -195,10 +211,18 @@ def compare_budget(name):
 
 
 def compare_sweep_args(name):
-    """The sweep's options of a comparison data set: NFE targets, samples per point, sampler families."""
+    """The sweep's options of a comparison data set: NFE targets, tolerances, samples per point, sampler families."""
     sw = compare_dataset(name).get("sweep") or {}
     args = f"--values {' '.join(str(v) for v in sw.get('nfe', [10, 20, 50, 100]))} --n {sw.get('n', 500)}"
+    if sw.get("tolerances"):
+        args += f" --tolerances {' '.join(str(v) for v in sw['tolerances'])}"
     return args + (f" --family {' '.join(sw['families'])}" if sw.get("families") else "")
+
+
+def compare_sweep_title(name):
+    """The sweep's settings in words (the figure's title)."""
+    sw = compare_dataset(name).get("sweep") or {}
+    return f"{sw.get('n', 500)} samples a point, families {', '.join(sw.get('families') or ['all'])}"
 
 
 def compare_targets():

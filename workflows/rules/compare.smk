@@ -1,31 +1,14 @@
-# The matched comparison (config["compare"]): derived experiment configs, then per data set one wide table, a
-# quality-vs-NFE sweep and a grid of samples. Training, sampling and evaluation are the ordinary rules: a
-# comparison run is results/<replication>/compare_<dataset>_<method>/seed<S>/.
+# The matched comparison (config["compare"]): per data set one wide table, a quality-vs-NFE sweep and a grid of
+# samples. Training, sampling and evaluation are the ordinary rules: a comparison run is
+# results/<replication>/compare_<dataset>_<method>/seed<S>/, trained from its method's base config with the shared
+# net and budget as --set overrides (train.smk; the resolved config is the run's config.yaml).
 import shlex
 
 
 localrules:
-    compare_config,
     compare_table,
+    compare_sweep,
     compare_grid,
-
-
-rule compare_config:
-    input:
-        base=lambda wc: f"replications/{wc.rep}/configs/{COMPARE_RUNS[(wc.rep, wc.exp)]['base']}.yaml",
-    output:
-        f"{RESULTS}/compare/configs/{{rep}}/{{exp}}.yaml",
-    wildcard_constraints:
-        exp=r"compare_[A-Za-z0-9_\-]+",
-    conda:
-        CONDA_ENV
-    log:
-        f"{RESULTS}/compare/configs/{{rep}}/logs/{{exp}}.log",
-    params:
-        sets=lambda wc: " ".join(f"--set {shlex.quote(s)}" for s in COMPARE_RUNS[(wc.rep, wc.exp)]["overrides"]),
-    shell:
-        "python -m shared.compare derive --replication {wildcards.rep} --base {input.base} {params.sets} "
-        "--out {output} > {log} 2>&1"
 
 
 rule compare_table:
@@ -61,10 +44,36 @@ rule compare_table:
         "--out {output.md} > {log} 2>&1"
 
 
+# The quality-vs-NFE sweep: one job per comparison run (its rows in the run's folder), then one plot per data set.
+rule compare_sweep_rows:
+    input:
+        ckpt=f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/checkpoint.pt",
+        feature_net=feature_net,
+    output:
+        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/sweep.json",
+    wildcard_constraints:
+        exp=r"compare_[A-Za-z0-9_\-]+",
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/sweep.log",
+    benchmark:
+        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/sweep.benchmark.tsv"
+    threads: threads_for("evaluate")
+    resources:
+        **rule_resources("evaluate"),
+    params:
+        label=lambda wc: COMPARE_RUNS[(wc.rep, wc.exp)]["method"],
+        sweep=lambda wc: compare_sweep_args(COMPARE_RUNS[(wc.rep, wc.exp)]["dataset"]),
+        feature_net=lambda wc, input: f"--feature-net {input.feature_net}" if input.feature_net else "",
+    shell:
+        "OMP_NUM_THREADS={threads} python -m shared.sweep --ckpt {input.ckpt} --labels {params.label} "
+        "{params.sweep} {params.feature_net} --out {output} > {log} 2>&1"
+
+
 rule compare_sweep:
     input:
-        ckpts=lambda wc: compare_files(wc.dataset, "checkpoint.pt")[0],
-        feature_net=lambda wc: compare_feature_net(wc.dataset),
+        lambda wc: compare_files(wc.dataset, "sweep.json")[0],
     output:
         png=report(
             f"{RESULTS}/figures/quality_vs_nfe_{{dataset}}.png",
@@ -82,18 +91,10 @@ rule compare_sweep:
         CONDA_ENV
     log:
         f"{RESULTS}/figures/logs/quality_vs_nfe_{{dataset}}.log",
-    benchmark:
-        f"{RESULTS}/figures/logs/quality_vs_nfe_{{dataset}}.benchmark.tsv"
-    threads: threads_for("evaluate")
-    resources:
-        **rule_resources("evaluate"),
     params:
-        labels=lambda wc: " ".join(compare_files(wc.dataset, "checkpoint.pt")[1]),
-        sweep=lambda wc: compare_sweep_args(wc.dataset),
-        feature_net=lambda wc, input: f"--feature-net {input.feature_net}" if input.feature_net else "",
+        title=lambda wc: shlex.quote(f"Sample quality against NFE on {wc.dataset} ({compare_sweep_title(wc.dataset)})"),
     shell:
-        "OMP_NUM_THREADS={threads} python -m shared.sweep --ckpt {input.ckpts} --labels {params.labels} "
-        "{params.sweep} {params.feature_net} --out {output.png} > {log} 2>&1"
+        "python -m shared.sweep --rows {input} --title {params.title} --out {output.png} > {log} 2>&1"
 
 
 rule compare_grid:

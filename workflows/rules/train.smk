@@ -20,7 +20,8 @@ rule train:
         **rule_resources("train"),
     params:
         launch=launcher("train"),
+        overrides=lambda wc: train_overrides(wc.rep, wc.exp),
         budget=lambda wc, resources: time_budget(resources),
     shell:
         "OMP_NUM_THREADS={threads} {params.launch} -m replications.{wildcards.rep} train --config {input.config} "
-        "--seed {wildcards.seed} --out {output.ckpt} ${{SLURM_JOB_ID:+{params.budget}}} >> {log} 2>&1"
+        "{params.overrides} --seed {wildcards.seed} --out {output.ckpt} ${{SLURM_JOB_ID:+{params.budget}}} >> {log} 2>&1"
