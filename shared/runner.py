@@ -140,8 +140,7 @@ def train(
         where = f", {ddp.world} processes" if ddp.world > 1 else ""
         job = f", SLURM job {os.environ['SLURM_JOB_ID']}" if "SLURM_JOB_ID" in os.environ else ""
         print(
-            f"{spec.name}: {experiment}, seed {seed}, {n_params / 1e6:.3f}M parameters, device {device}"
-            f"{where}{job}",
+            f"{spec.name}: {experiment}, seed {seed}, {n_params / 1e6:.3f}M parameters, device {device}{where}{job}",
             flush=True,
         )
     extra = {
