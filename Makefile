@@ -35,7 +35,7 @@ report: smoke
 # test runs first (tests/conftest.py), so that its daemons' and scheduler's waits overlap the rest of the suite.
 TEST_WORKERS ?= auto
 test: install
-	@start=$$(date +%s); $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile; rc=$$?; \
+	@start=$$(date +%s); $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=12; rc=$$?; \
 	  echo "make test: $$(( $$(date +%s) - start )) s"; exit $$rc
 
 # The workflow through a real single-node SLURM (.ci/slurm.sh starts it as root and stops it afterwards);

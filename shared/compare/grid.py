@@ -31,18 +31,20 @@ def main(argv: list[str] | None = None) -> None:
             seeds = f["seeds"]
             if "uint8" in f.files:
                 imgs = f["uint8"][:16]  # (16, C, H, W), a 1-pixel grey frame around each
+                shown = seeds[:16]
                 imgs = np.pad(imgs, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=128)
                 c, h, w = imgs.shape[1:]
                 tiles = imgs.reshape(4, 4, c, h, w).transpose(0, 3, 1, 4, 2).reshape(4 * h, 4 * w, c)
                 ax.imshow(tiles.squeeze(-1) if c == 1 else tiles, cmap="gray", vmin=0, vmax=255)
             else:
                 x = f["x"][: args.n]
+                shown = seeds[: args.n]
                 lim = lim or float(np.quantile(np.abs(x), 0.995)) * 1.1
                 ax.scatter(x[:, 0], x[:, 1], s=1, alpha=0.5)
                 ax.set_xlim(-lim, lim)
                 ax.set_ylim(-lim, lim)
             meta = json.loads(str(f["meta"]))
-        ax.set_title(f"{label}\nNFE {meta['nfe_per_sample']:.0f}, seeds {seeds[0]}-", fontsize=8)
+        ax.set_title(f"{label}\nNFE {meta['nfe_per_sample']:.0f}, seeds {shown[0]}-{shown[-1]}", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
     for ax in list(axes.flat)[len(args.samples) :]:
