@@ -134,11 +134,16 @@ def test_sigterm_checkpoints_and_the_rerun_matches_an_uninterrupted_run(tmp_path
 
 
 def test_time_budget_stops_with_the_resume_status(tmp_path):
+    from replications.ddpm.method import SPEC
+    from shared.cli import main
+
     out = tmp_path / "checkpoint.pt"
-    res = run(train_cmd(out, "--max-minutes", "0"))
-    assert res.returncode == EXIT_RESUME, res.stdout + res.stderr
+    with pytest.raises(SystemExit) as stopped:  # the CLI in this process: no interpreter start-ups
+        main(SPEC, train_cmd(out, "--max-minutes", "0")[3:])
+    assert stopped.value.code == EXIT_RESUME
     assert load_checkpoint(tmp_path / STATE_FILE)["step"] == 1 and not out.exists()
-    assert run(train_cmd(out)).returncode == 0 and load_checkpoint(out)["step"] == 100
+    main(SPEC, train_cmd(out)[3:])
+    assert load_checkpoint(out)["step"] == 100
 
 
 def test_stop_condition_flags_signals_and_restores_handlers():
@@ -153,14 +158,14 @@ def test_stop_condition_flags_signals_and_restores_handlers():
 
 
 def test_sample_shards_concatenate_to_one_shard(tmp_path):
+    from replications.ddpm.method import SPEC
+    from shared.cli import main
+
     ckpt = tmp_path / "run" / "checkpoint.pt"
-    assert run(train_cmd(ckpt, "--set", "train.steps=5")).returncode == 0
-    sample = [sys.executable, "-m", "replications.ddpm", "sample", "--ckpt", str(ckpt), "--device", "cpu"]
+    main(SPEC, train_cmd(ckpt, "--set", "train.steps=5")[3:])  # the CLI in this process: no interpreter start-ups
+    sample = ["sample", "--ckpt", str(ckpt), "--device", "cpu"]
     for seeds, bs in (("0-11", "12"), ("0-4", "2"), ("5-11", "7")):
-        assert (
-            run([*sample, "--seeds", seeds, "--batch-size", bs, "--out", str(tmp_path / f"{seeds}.npz")]).returncode
-            == 0
-        )
+        main(SPEC, [*sample, "--seeds", seeds, "--batch-size", bs, "--out", str(tmp_path / f"{seeds}.npz")])
     whole = np.load(tmp_path / "0-11.npz")["x"]
     parts = np.concatenate([np.load(tmp_path / f"{s}.npz")["x"] for s in ("0-4", "5-11")])
     np.testing.assert_allclose(whole, parts, rtol=1e-5, atol=1e-5)  # float batch-size noise only

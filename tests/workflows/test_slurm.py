@@ -31,9 +31,13 @@ SLURM = (
 )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def slurm():
-    """Bring SLURM up for this module, take it down afterwards; skip with the script's reason when impossible."""
+    """Bring SLURM up, take it down when this pytest process ends; skip with the script's reason when impossible.
+
+    Session scope: once SLURM's client is installed, Snakemake's SLURM plugin runs `scontrol show config` whenever
+    Snakemake starts, and without a controller that waits out its 10 s timeout. With the daemons up until the end,
+    the other worker's Snakemake tests (make test runs this module first) do not pay that wait."""
     t0 = time.time()
     up = subprocess.run([str(REPO / ".ci" / "slurm.sh"), "up"], capture_output=True, text=True, timeout=600)
     if up.returncode == 3:
