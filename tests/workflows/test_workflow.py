@@ -31,6 +31,15 @@ def test_paper_config_builds_a_dag():
     assert "results/ddpm/cifar10/seed0/samples/45000-49999.npz" in out  # 50k samples in 10 shards of 5000
 
 
+def test_papers_own_smoke_configs_build_a_dag_without_the_comparison(tmp_path):
+    res = snakemake("-n", "--configfile", "workflows/config/smoke_papers.yaml", "--config", f"results_dir={tmp_path}")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    assert f"{tmp_path}/ncsn/smoke_digits/seed0/inpainting.png" in out  # each paper's own run and its figures
+    assert f"{tmp_path}/flow_matching/smoke_toy_rectified/seed0/reflow/checkpoint.pt" in out
+    assert "compare_" not in out  # compare: null
+
+
 def test_bad_workflow_config_is_rejected(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("runs:\n  - {replication: ddpm, experimnt: smoke_toy}\nsample: {shard_size: 10}\n")
