@@ -18,7 +18,6 @@ from typing import Literal, Protocol
 
 import torch
 from torch import Tensor
-from torchdiffeq import odeint, odeint_adjoint
 
 from shared.fields import Field
 from shared.likelihood import NLL
@@ -225,6 +224,8 @@ def log_prob_ode(
 
     times = torch.tensor([t0, t1], device=x.device, dtype=x.dtype)
     zeros = tuple(torch.zeros(x.shape[0], device=x.device, dtype=x.dtype) for _ in range(1 + len(regularizers)))
+    from torchdiffeq import odeint, odeint_adjoint  # here, not at import: it pulls in scipy (0.6 s per process)
+
     solve = odeint_adjoint if adjoint else odeint
     if adjoint:
         params = tuple(adjoint_params) if adjoint_params is not None else tuple(f.parameters())
@@ -259,6 +260,8 @@ def sample_ode(
 
     def rhs(t: Tensor, x_t: Tensor) -> Tensor:
         return velocity(x_t, batch_time(t, x_t))
+
+    from torchdiffeq import odeint  # here, not at import: it pulls in scipy (0.6 s per process)
 
     ts = ts.to(device=x.device, dtype=x.dtype)
     with _step_underflow_as_error(method, rtol, atol):
