@@ -185,12 +185,13 @@ def read_rows(path: Path) -> list[dict]:
     """The rows of a sweep written with ``--out rows.json`` (a clear error naming the file otherwise)."""
     try:
         data = json.loads(Path(path).read_text())
-        rows = data["rows"]
-        assert isinstance(rows, list) and all(isinstance(r, dict) and "nfe" in r for r in rows)
     except FileNotFoundError:
         raise ValueError(f"--rows: no file {path}") from None
-    except (json.JSONDecodeError, KeyError, TypeError, AssertionError):
-        raise ValueError(f"--rows: {path} is not a sweep's rows file (written by --out rows.json)") from None
+    except json.JSONDecodeError:
+        data = None
+    rows = data.get("rows") if isinstance(data, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and "nfe" in r for r in rows):
+        raise ValueError(f"--rows: {path} is not a sweep's rows file (written by --out rows.json)")
     return rows
 
 

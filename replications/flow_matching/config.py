@@ -11,6 +11,7 @@ from typing import Literal
 from shared.data.source import DataConfig
 from shared.evaluate import EvalConfig
 from shared.nets import MLPConfig, UNetConfig
+from shared.ode_config import EulerSamplerConfig, HeunSamplerConfig, LikelihoodConfig, ODESamplerConfig
 from shared.train import TrainConfig
 
 
@@ -43,47 +44,12 @@ class ObjectiveConfig:
     reduce: Literal["mean", "sum"] = "mean"  # over dims: "mean" as the official RF code (reduce_mean); "sum": the norm
 
 
-@dataclass(frozen=True)
-class ODESamplerConfig:
-    """Adaptive solve of dx/dt = v(x, t) from t = 0 (noise) to t = 1 (data)."""
-
-    kind: Literal["ode"] = "ode"
-    method: str = "dopri5"  # Lipman Sec. 6: dopri5; Liu Sec. 4: RK45
-    rtol: float = 1e-5  # Lipman App. E, official RF code ode_tol (unverified for Lipman)
-    atol: float = 1e-5
-
-
-@dataclass(frozen=True)
-class EulerSamplerConfig:
-    """Fixed-step Euler uniform in t: one evaluation a step (Liu Sec. 4: N = 1 is one-step generation)."""
-
-    kind: Literal["euler"] = "euler"
-    n_steps: int = 100
-
-    def __post_init__(self):
-        if self.n_steps < 1:
-            raise ValueError("sample.n_steps must be >= 1")
-
-
-@dataclass(frozen=True)
-class HeunSamplerConfig(EulerSamplerConfig):
-    """Fixed-step Heun (2nd order) uniform in t."""
-
-    kind: Literal["heun"] = "heun"
-
-
+# Lipman Sec. 6: dopri5; Liu Sec. 4: RK45; rtol = atol = 1e-5: Lipman App. E, the official RF code's ode_tol
+# (unverified for Lipman). Euler / Heun: uniform in t (Liu Sec. 4: N = 1 Euler step is one-step generation).
 SamplerConfig = ODESamplerConfig | EulerSamplerConfig | HeunSamplerConfig
 
 
-@dataclass(frozen=True)
-class LikelihoodConfig:
-    """log p_1(x) by the instantaneous change of variables from t = 1 back to the prior at t = 0 (Lipman Sec. 6)."""
-
-    divergence: Literal["exact", "hutchinson"] = "hutchinson"  # exact on 2-D toys, Hutchinson's estimator on images
-    noise: Literal["rademacher", "gaussian"] = "rademacher"
-    method: str = "dopri5"
-    rtol: float = 1e-5
-    atol: float = 1e-5
+# LikelihoodConfig: log p_1(x) by the change of variables from t = 1 back to the prior at t = 0 (Lipman Sec. 6).
 
 
 def _reflow_train() -> TrainConfig:

@@ -3,12 +3,14 @@ hemisphere prior and the log-z ODE samplers."""
 
 # No ``from __future__ import annotations``: shared.config reads each ``kind`` Literal off the dataclass field.
 from dataclasses import dataclass, field
-from typing import Literal
 
-from shared.config import ODEMethod, PositiveFloat
+from shared.config import PositiveFloat
 from shared.data.source import DataConfig
 from shared.evaluate import EvalConfig
 from shared.nets import MLPConfig, UNetConfig
+from shared.ode_config import EulerSamplerConfig, HeunSamplerConfig
+from shared.ode_config import LikelihoodConfig as SharedLikelihoodConfig
+from shared.ode_config import ODESamplerConfig as SharedODESamplerConfig
 from shared.train import TrainConfig
 
 
@@ -54,41 +56,20 @@ class PriorConfig:
 
 
 @dataclass(frozen=True)
-class ODESamplerConfig:
+class ODESamplerConfig(SharedODESamplerConfig):
     """The backward ODE dx/dt' = z E_x / E_z in t' = log z, adaptive (App. B.2: RK45 at 1e-4)."""
 
-    kind: Literal["ode"] = "ode"
-    method: ODEMethod = "dopri5"
     rtol: PositiveFloat = 1e-4  # App. B.2
     atol: PositiveFloat = 1e-4  # App. B.2
 
 
-@dataclass(frozen=True)
-class EulerSamplerConfig:
-    """Fixed-step Euler, uniform in log z (the robustness study, Sec. 5.2)."""
-
-    kind: Literal["euler"] = "euler"
-    n_steps: int = 100  # Sec. 5.2
-
-    def __post_init__(self):
-        if self.n_steps < 1:
-            raise ValueError("sample.n_steps must be >= 1")
+# EulerSamplerConfig / HeunSamplerConfig: fixed steps uniform in log z (the robustness study, Sec. 5.2: N = 100).
 
 
 @dataclass(frozen=True)
-class HeunSamplerConfig(EulerSamplerConfig):
-    """Fixed-step Heun (2nd order), uniform in log z."""
+class LikelihoodConfig(SharedLikelihoodConfig):
+    """Forward ODE from z_min to z_max with the change of variables (App. D.3 re-derived); one probe per solve."""
 
-    kind: Literal["heun"] = "heun"
-
-
-@dataclass(frozen=True)
-class LikelihoodConfig:
-    """Forward ODE from z_min to z_max with the change of variables (App. D.3 re-derived)."""
-
-    divergence: Literal["exact", "hutchinson"] = "hutchinson"  # one Rademacher probe per solve
-    noise: Literal["rademacher", "gaussian"] = "rademacher"
-    method: ODEMethod = "dopri5"
     rtol: PositiveFloat = 1e-4
     atol: PositiveFloat = 1e-4
 

@@ -7,10 +7,12 @@ The SDE and the sampler are tagged unions (``kind``), like the net configs; a wr
 from dataclasses import dataclass, field
 from typing import Literal
 
-from shared.config import NonNegativeInt, ODEMethod, PositiveFloat, PositiveInt
+from shared.config import NonNegativeInt, PositiveFloat, PositiveInt
 from shared.data.source import DataConfig
 from shared.evaluate import EvalConfig
 from shared.nets import MLPConfig, UNetConfig
+from shared.ode_config import LikelihoodConfig
+from shared.ode_config import ODESamplerConfig as SharedODESamplerConfig
 from shared.train import TrainConfig
 
 
@@ -87,25 +89,13 @@ class PCSamplerConfig:
 
 
 @dataclass(frozen=True)
-class ODESamplerConfig:
-    """Probability-flow ODE with an adaptive solver (Sec. 4.3; App. D.2)."""
+class ODESamplerConfig(SharedODESamplerConfig):
+    """Probability-flow ODE with an adaptive solver (Sec. 4.3; App. D.2: RK45 at rtol = atol = 1e-5)."""
 
-    kind: Literal["ode"] = "ode"
-    method: ODEMethod = "dopri5"  # App. D.2: RK45
-    rtol: PositiveFloat = 1e-5  # App. D.2
-    atol: PositiveFloat = 1e-5  # App. D.2
     denoise: bool = False
 
 
-@dataclass(frozen=True)
-class LikelihoodConfig:
-    """Probability-flow log-likelihood (App. D.2)."""
-
-    divergence: Literal["exact", "hutchinson"] = "hutchinson"  # App. D.2: Skilling-Hutchinson estimator
-    noise: Literal["rademacher", "gaussian"] = "rademacher"
-    method: ODEMethod = "dopri5"
-    rtol: PositiveFloat = 1e-5  # App. D.2
-    atol: PositiveFloat = 1e-5  # App. D.2
+# LikelihoodConfig: the probability-flow log-likelihood (App. D.2: Skilling-Hutchinson, RK45 at 1e-5).
 
 
 @dataclass(frozen=True)
