@@ -45,7 +45,7 @@ def main() -> None:
     def step(k: int) -> None:
         for g in opt.param_groups:
             g["lr"] = learning_rate(cfg.train, k)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.train.bf16 and device.type == "cuda"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.train.bf16):
             loss = method.loss(net, x, gen).float().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()

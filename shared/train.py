@@ -1,7 +1,9 @@
 """The training loop shared by every replication: it knows a net, a per-example loss and a data source, nothing else.
 
 Adam with linear warmup, gradient clipping, an EMA of the weights (torch's AveragedModel), seeded per step,
-atomic checkpoints resumed automatically, CSV log, optional bf16 autocast on CUDA, rank-aware for DDP.
+atomic checkpoints resumed automatically, CSV log, rank-aware for DDP. Fast paths, each a config switch that
+leaves the results equal within rounding (tests/shared/test_train_fast_paths.py): bf16 autocast, torch.compile of
+the net, channels_last memory format, fused Adam and batches built by DataLoader workers into pinned memory.
 
 Randomness is keyed by noise group, not by process: the global batch of a step is split into ``noise_groups``
 equal groups, and group g draws its examples, its loss noise and its dropout from streams seeded by
@@ -61,7 +63,12 @@ class TrainConfig:
     weight_decay: NonNegativeFloat = 0.0
     checkpoint_every: PositiveInt = 5000  # steps between resumable checkpoints
     log_every: PositiveInt = 100  # steps between CSV rows (and text progress lines off a terminal)
-    bf16: bool = False  # autocast the forward pass to bfloat16 on CUDA
+    # Fast paths (benchmarks/README.md has their measured speed-ups): none changes what is computed beyond rounding.
+    bf16: bool = False  # autocast the forward pass to bfloat16 (CUDA; also CPUs with bf16 units)
+    compile: bool = False  # torch.compile the net's forward and backward (checkpoints keep the plain weights)
+    channels_last: bool = False  # NHWC memory format for the net and 4-D batches (tensor-core / oneDNN convolutions)
+    fused_adam: bool = False  # Adam as one fused kernel over all parameters (CUDA, and CPU from torch 2.4)
+    loader_workers: NonNegativeInt = 0  # > 0: batches built ahead by this many DataLoader processes, pinned on CUDA
     # Random streams per step: the global batch is split into this many groups, each seeded by (seed, step, group);
     # the run is then identical on any process count dividing it (one process accumulates all groups).
     # null: one group per process (fastest; results then depend on the number of processes).
@@ -151,10 +158,15 @@ def fit(
     rank, world = rank_and_world()
     per_rank = cfg.groups_per_rank(world)
     n_groups = per_rank * world
-    net = net.to(device)
+    net = net.to(device, memory_format=torch.channels_last) if cfg.channels_last else net.to(device)
     ema = make_ema(net, cfg.ema_decay)
     opt = torch.optim.Adam(
-        net.parameters(), lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps, weight_decay=cfg.weight_decay
+        net.parameters(),
+        lr=cfg.lr,
+        betas=cfg.adam_betas,
+        eps=cfg.adam_eps,
+        weight_decay=cfg.weight_decay,
+        **({"fused": True} if cfg.fused_adam else {}),
     )
     state_path, log_path = out_dir / STATE_FILE, out_dir / LOG_FILE
     step, wall_before = 0, 0.0
@@ -168,9 +180,11 @@ def fit(
         wall_before = float(state.get("wall_s", 0.0))  # training seconds of the earlier segments
         if rank == 0:
             print(f"resuming from {state_path} at step {step}", flush=True)
-    model = nn.parallel.DistributedDataParallel(net) if world > 1 else net
+    ddp = nn.parallel.DistributedDataParallel(net) if world > 1 else net
+    model = torch.compile(ddp) if cfg.compile else ddp  # the loss calls model; state_dict and EMA stay on net
     if rank == 0:
         _truncate_log(log_path, step)
+    batches = _batches(data, cfg, step, rank, per_rank, n_groups, device)
 
     def snapshot() -> dict:
         return {
@@ -200,10 +214,12 @@ def fit(
             g = rank * per_rank + j  # this process's j-th noise group
             torch.manual_seed(derive_seed(seed, "global", step, g))  # dropout etc. reproducible on resume
             gen = make_generator(derive_seed(seed, "loss", step, g), device)
-            x = data.batch(step, cfg.batch_size, g, n_groups).to(device, non_blocking=True)
+            x = next(batches).to(device, non_blocking=True)  # data.batch(step, batch_size, g, n_groups)
+            if cfg.channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
             sync = world == 1 or j == per_rank - 1  # DDP all-reduces the gradients once, after the last group
-            with nullcontext() if sync else model.no_sync():
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and device.type == "cuda"):
+            with nullcontext() if sync else ddp.no_sync():
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                     per_example = loss(model, x, gen)
                 group_loss = per_example.float().mean()
                 (group_loss / per_rank if per_rank > 1 else group_loss).backward()
@@ -245,6 +261,41 @@ def fit(
             raise TrainingStopped(step, stop.reason or "another rank was asked to stop")
     bar.close()
     return snapshot()
+
+
+class _StepBatches(torch.utils.data.Dataset):
+    """Item i: the batch of this rank's i-th (step, noise group) pair, as ``DataSource.batch`` builds it."""
+
+    def __init__(self, data: DataSource, batch_size: int, first_step: int, rank: int, per_rank: int, n_groups: int):
+        self.data, self.batch_size, self.first_step = data, batch_size, first_step
+        self.rank, self.per_rank, self.n_groups = rank, per_rank, n_groups
+
+    def __getitem__(self, i: int) -> Tensor:
+        step, j = self.first_step + i // self.per_rank, i % self.per_rank
+        return self.data.batch(step, self.batch_size, self.rank * self.per_rank + j, self.n_groups)
+
+
+def _batches(data: DataSource, cfg: TrainConfig, step: int, rank: int, per_rank: int, n_groups: int, device):
+    """The batches of steps ``step`` .. ``cfg.steps`` in order: built inline, or ahead by DataLoader workers.
+
+    Every batch is a function of (seed, step, group), so workers change when a batch is built, never what it holds.
+    """
+    items = _StepBatches(data, cfg.batch_size, step, rank, per_rank, n_groups)
+    count = (cfg.steps - step) * per_rank
+    if cfg.loader_workers == 0:
+        return (items[i] for i in range(count))
+    if data.cfg.is_image:
+        data.train_uint8  # noqa: B018 -- load once here; forked workers share the tensor instead of each reading it
+    loader = torch.utils.data.DataLoader(
+        items,
+        batch_size=None,  # each item is already a batch
+        sampler=range(count),
+        num_workers=cfg.loader_workers,
+        pin_memory=device.type == "cuda",  # page-locked host memory: the copy to the GPU runs asynchronously
+        prefetch_factor=4,
+        persistent_workers=False,
+    )
+    return iter(loader)
 
 
 def _grad_norm(net: nn.Module) -> Tensor:

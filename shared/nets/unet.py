@@ -68,7 +68,9 @@ class AttnBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, hgt, wid = x.shape
-        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, 1, c, hgt * wid).transpose(-1, -2).unbind(1)  # (B, 1, HW, C)
+        qkv = self.qkv(self.norm(x)).reshape(b, 3, 1, c, hgt * wid).transpose(-1, -2)
+        # contiguous: SDPA's fused kernels (flash on CPU and GPU) need unit stride along C; strided, it falls back
+        q, k, v = qkv.contiguous().unbind(1)  # (B, 1, HW, C) each
         h = F.scaled_dot_product_attention(q, k, v)  # softmax(q k^T / sqrt(C)) v
         return x + self.proj_out(h.transpose(-1, -2).reshape(b, c, hgt, wid))
 
