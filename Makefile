@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install smoke report test test-slurm lint paper-dry-run clean
+.PHONY: install smoke report test test-slurm lint paper-dry-run bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,16 @@ test: install
 test-slurm: install
 	@start=$$(date +%s); $(PY) -m pytest -rs -s tests/workflows/test_slurm.py; rc=$$?; \
 	  echo "test-slurm: $$(( $$(date +%s) - start )) s"; exit $$rc
+
+# Speed and memory against references, interleaved in one process (benchmarks/README.md): under 10 min on 2 CPU
+# cores; on a GPU: make bench BENCH_ARGS="--device cuda". Writes benchmarks/results/<date>-<host>.md and .json.
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[dev,bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
 lint: install
 	ruff check shared replications tests

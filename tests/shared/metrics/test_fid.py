@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import socket
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 import torch
+from cleanfid.resize import build_resizer
 
 from shared.metrics import fid
 
@@ -129,6 +131,16 @@ def test_inception_features_offline(offline_model_dir, images):
     meta = json.loads((offline_model_dir / fid.PROVENANCE_FILE).read_text())
     assert meta["source_sha1"] == fid.WEIGHTS_SHA1
     assert (offline_model_dir / fid.CLEANFID_MODEL_FILE).is_file()
+
+
+def test_clean_resize_on_threads_is_clean_fids_resize(images):
+    ref = np.stack([build_resizer("clean")(np.ascontiguousarray(img.transpose(1, 2, 0))) for img in images])
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        threaded = fid.clean_resize(images, pool)
+    assert threaded.shape == (8, 3, 299, 299) and threaded.dtype == torch.float32
+    np.testing.assert_array_equal(threaded.numpy(), ref.transpose(0, 3, 1, 2))  # same values, same order
+    np.testing.assert_array_equal(fid.clean_resize(images).numpy(), threaded.numpy())
+    assert fid.resize_threads() >= 1
 
 
 def test_reference_stats_cache_and_self_fid(offline_model_dir, images, tmp_path):
