@@ -210,6 +210,8 @@ def report(res: dict) -> str:
                     "params (M)": r["params_M"],
                     "measured batch": r["examples_per_step"],
                     "examples/s": r["train_examples_per_s"],
+                    "TFLOP/s": r["train_tflop_per_s"],
+                    "MFU": r["mfu"] if r["mfu"] is not None else "n/a (CPU)",
                     "paper steps x examples": f"{r['paper_steps']:,} x {r['paper_examples_per_step']}",
                     "projected full run (h)": r["full_run_hours"],
                     "net evals/s": r["net_evals_per_s_at_sample_batch"],

@@ -14,31 +14,12 @@ from __future__ import annotations
 import copy
 
 import torch
-from timing import interleaved, peak_memory_gib, peak_memory_reset, speedup, synchronize
+from timing import interleaved, peak_memory_gib, peak_memory_reset, peak_tflops, speedup, synchronize
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from shared.nets.unet import UNet, UNetConfig
 from shared.train import make_ema
-
-# Dense peak TFLOP/s by (device-name substring, precision). fp32 eager convolutions run on TF32 tensor cores
-# (torch.backends.cudnn.allow_tf32 is True by default), so eager fp32 is held against the TF32 peak.
-PEAK_TFLOPS = {
-    "H200": {"tf32": 494.7, "bf16": 989.4},  # H200 SXM data sheet (sparse figures halved)
-    "H100 PCIe": {"tf32": 378.0, "bf16": 756.0},  # H100 PCIe data sheet
-    "H100": {"tf32": 494.7, "bf16": 989.4},  # H100 SXM data sheet
-    "A100": {"tf32": 156.0, "bf16": 312.0},  # A100 data sheet
-}
-
-
-def peak_tflops(device: torch.device, precision: str) -> float | None:
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    for key, peaks in PEAK_TFLOPS.items():  # most specific first
-        if key in name:
-            return peaks[precision]
-    return None
 
 
 def diffusers_peer() -> nn.Module:

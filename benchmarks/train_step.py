@@ -18,6 +18,8 @@ import platform
 import time
 
 import torch
+from timing import peak_tflops
+from torch.utils.flop_counter import FlopCounterMode
 
 from shared.config import load
 from shared.train import learning_rate, make_ema
@@ -87,6 +89,10 @@ def measure(
         ema.update_parameters(net)
 
     net.train()
+    with FlopCounterMode(display=False) as counter:  # matmuls, convolutions, attention of one forward + backward
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tc.bf16):
+            method.loss(net, x, gen).float().mean().backward()
+    flops = counter.get_total_flops()
     for k in range(warmup):
         step(k)
     sync(device)
@@ -108,6 +114,7 @@ def measure(
             net(xb, c)
         sync(device)
     eval_s = (time.perf_counter() - t0) / 3
+    peak = peak_tflops(device, "bf16" if tc.bf16 else "tf32")
     return {
         "replication": replication,
         "config": config,
@@ -119,6 +126,9 @@ def measure(
         "examples_per_step": examples_per_step(replication, cfg),
         "train_steps_per_s": 1 / train_s,
         "train_examples_per_s": examples_per_s,
+        "train_tflops_per_step": flops / 1e12,
+        "train_tflop_per_s": flops / train_s / 1e12,
+        "mfu": flops / train_s / 1e12 / peak if peak else None,
         "paper_steps": paper.train.steps,
         "paper_examples_per_step": examples_per_step(replication, paper),
         "full_run_hours": paper.train.steps * examples_per_step(replication, paper) / examples_per_s / 3600,

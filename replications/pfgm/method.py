@@ -80,7 +80,8 @@ class PFGMLoss:
         small = x[: self.t.small_batch]
         x_p, z = perturb(small, generator, sigma=self.p.sigma, tau=self.p.tau, M=self.p.M, restrict_M=self.p.restrict_M)
         x_tilde = torch.cat([x_p.flatten(1), z[:, None]], dim=1)
-        with torch.no_grad():
+        # The target in fp32 under any autocast (train.bf16): bf16 would round the field to 3 significant digits.
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
             target = poisson_target(x_tilde, x.flatten(1), gamma=self.t.gamma, chunk_size=self.t.chunk_size)
         e_x, e_z = self.net_out(net, x_p, z)
         pred = torch.cat([e_x.flatten(1), e_z[:, None]], dim=1)
