@@ -256,6 +256,9 @@ RESUMABLE_CHANGES = (  # config keys a rerun may change and still resume: more s
     "train.steps",
     "train.checkpoint_every",
     "train.log_every",
+    "train.compile",  # the fast paths that change how a step runs, not its arithmetic or the optimizer's state
+    "train.channels_last",
+    "train.loader_workers",
     "data.root",
     "data.download",
     "data.n_test",

@@ -282,10 +282,9 @@ def _batches(data: DataSource, cfg: TrainConfig, step: int, rank: int, per_rank:
     """
     items = _StepBatches(data, cfg.batch_size, step, rank, per_rank, n_groups)
     count = (cfg.steps - step) * per_rank
-    if cfg.loader_workers == 0:
+    if cfg.loader_workers == 0 or count <= 0:
         return (items[i] for i in range(count))
-    if data.cfg.is_image:
-        data.train_uint8  # noqa: B018 -- load once here; forked workers share the tensor instead of each reading it
+    items[0]  # the first batch built here loads a lazily read data set once; forked workers then share it
     loader = torch.utils.data.DataLoader(
         items,
         batch_size=None,  # each item is already a batch

@@ -241,11 +241,12 @@ def test_bad_resumable_state_in_the_run_folder(bad_input, tmp_path, trained, kin
 
 
 def test_more_steps_resume_from_the_state(capsys, tmp_path, trained):
-    """The other side: a rerun asking for more steps (or other sampling settings) resumes."""
+    """The other side: a rerun asking for more steps (or other sampling settings, or a fast path) resumes."""
     run = tmp_path / "run"
     run.mkdir()
     shutil.copy(trained.parent / artifacts.STATE_NAME, run / artifacts.STATE_NAME)
     sets = ["--set", "train.steps=22", "--set", "train.checkpoint_every=10", "--set", "sample.n_steps=50"]
+    sets += ["--set", "train.channels_last=true", "--set", "train.loader_workers=1"]
     main(SPEC, [str(a) for a in ["train", "--config", TINY, "--out", run / "checkpoint.pt", "--device", "cpu", *sets]])
     assert "at step 20" in capsys.readouterr().out
     assert artifacts.load_checkpoint(run / "checkpoint.pt", "ddpm")["step"] == 22
