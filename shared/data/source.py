@@ -61,6 +61,7 @@ class DataSource:
     def __init__(self, cfg: DataConfig, seed: int):
         self.cfg, self.seed = cfg, seed
         self._train: Tensor | None = None
+        self._perms: dict[int, Tensor] = {}  # the current and previous epoch's permutations (a batch may span both)
 
     @property
     def train_uint8(self) -> Tensor:
@@ -101,7 +102,13 @@ class DataSource:
         return self.to_model(x, gen)
 
     def _perm(self, epoch: int, n: int) -> Tensor:
-        return torch.randperm(n, generator=make_generator(derive_seed(self.seed, "epoch", epoch)))
+        """The epoch's permutation of the n training images, drawn once per epoch (CIFAR-10's: ms per draw)."""
+        perm = self._perms.get(epoch)
+        if perm is None or len(perm) != n:
+            perm = torch.randperm(n, generator=make_generator(derive_seed(self.seed, "epoch", epoch)))
+            self._perms = {e: p for e, p in self._perms.items() if epoch - 1 <= e <= epoch + 1}
+            self._perms[epoch] = perm
+        return perm
 
     def test_points(self) -> Tensor:
         """Held-out 2-D points (n_test, 2), from a stream disjoint from training batches."""
