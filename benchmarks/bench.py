@@ -199,10 +199,10 @@ def report(res: dict) -> str:
             "",
         ]
     if "configs" in res:
-        rows = []
+        rows, failed = [], []
         for r in res["configs"]:
             if "error" in r:
-                rows.append({"config": r["config"], "error": r["error"]})
+                failed.append(f"- `{r['config']}` failed: {r['error']}")
                 continue
             rows.append(
                 {
@@ -210,8 +210,8 @@ def report(res: dict) -> str:
                     "params (M)": r["params_M"],
                     "measured batch": r["examples_per_step"],
                     "examples/s": r["train_examples_per_s"],
-                    "TFLOP/s": r["train_tflop_per_s"],
-                    "MFU": r["mfu"] if r["mfu"] is not None else "n/a (CPU)",
+                    "TFLOP/s": r["train_tflop_per_s"] if r["train_tflop_per_s"] is not None else "not counted",
+                    "MFU": r["mfu"] if r["mfu"] is not None else ("n/a (CPU)" if "cpu" in r["device"] else "-"),
                     "paper steps x examples": f"{r['paper_steps']:,} x {r['paper_examples_per_step']}",
                     "projected full run (h)": r["full_run_hours"],
                     "net evals/s": r["net_evals_per_s_at_sample_batch"],
@@ -219,7 +219,7 @@ def report(res: dict) -> str:
                     "peak mem (GiB)": r["peak_cuda_mem_GiB"] if r["peak_cuda_mem_GiB"] is not None else "n/a (CPU)",
                 }
             )
-        lines += ["## Paper configs: training throughput and projected full run", "", table(rows), ""]
+        lines += ["## Paper configs: training throughput and projected full run", "", table(rows), "", *failed]
     lines += [f"Total benchmark wall time: {res['wall_s']:.0f} s.", ""]
     return "\n".join(lines)
 
