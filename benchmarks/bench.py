@@ -210,7 +210,7 @@ def report(res: dict) -> str:
                     "params (M)": r["params_M"],
                     "measured batch": r["examples_per_step"],
                     "examples/s": r["train_examples_per_s"],
-                    "TFLOP/s": r["train_tflop_per_s"] if r["train_tflop_per_s"] is not None else "not counted",
+                    "TFLOP/s": f"{r['train_tflop_per_s']:.4g}" if r["train_tflop_per_s"] is not None else "not counted",
                     "MFU": r["mfu"] if r["mfu"] is not None else ("n/a (CPU)" if "cpu" in r["device"] else "-"),
                     "paper steps x examples": f"{r['paper_steps']:,} x {r['paper_examples_per_step']}",
                     "projected full run (h)": r["full_run_hours"],
