@@ -22,17 +22,19 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata
 import json
 import os
 import platform
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import torch
+
+from shared.provenance import provenance
 
 SECTIONS = ("unet", "ode", "fid", "pfgm", "configs")
 # (CPU, CUDA) defaults: small enough for 2 CPU cores; the papers' sizes on a GPU.
@@ -48,22 +50,17 @@ SIZES = {
 }
 
 
-def provenance(args, device: torch.device) -> dict:
-    def git(*cmd):
-        try:
-            return subprocess.run(["git", *cmd], capture_output=True, text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return None
-
+def run_provenance(args, device: torch.device) -> dict:
+    """``shared.provenance`` (commit, packages, host, time) with the device, threads, diffusers and the arguments."""
+    try:
+        diffusers = importlib.metadata.version("diffusers")
+    except importlib.metadata.PackageNotFoundError:
+        diffusers = "not installed"
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "host": socket.gethostname(),
-        "commit": git("rev-parse", "--short", "HEAD"),
-        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        **provenance(),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu: {cpu_name()}",
         "cpu_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
+        "diffusers": diffusers,
         "args": vars(args),
     }
 
@@ -86,14 +83,27 @@ def ms(t: dict) -> str:
     return f"{1e3 * t['min_s']:.1f} / {1e3 * t['median_s']:.1f}"
 
 
+def timed(v) -> bool:
+    """Whether a result entry is a timed candidate (not a size or a ratio)."""
+    return isinstance(v, dict) and "median_s" in v
+
+
+def against(title: str, rows: list[dict], reference: str, ratio: dict, note: str = "") -> list[str]:
+    """A section: heading, table, and the speed-up against the reference (its time / ours)."""
+    end = f"; {note.strip()}" if note else "."
+    line = f"Speed-up ({reference} / ours): min {ratio['min']:.3g}, median {ratio['median']:.3g}{end}"
+    return [f"## {title}", "", table(rows), "", line, ""]
+
+
 def report(res: dict) -> str:
     """The Markdown page of one run."""
     p = res["provenance"]
+    commit = p["git_commit"]
     lines = [
-        f"# Benchmark {p['date']}",
+        f"# Benchmark {p['created']}",
         "",
-        f"commit `{p['commit']}`{' (uncommitted changes)' if p['dirty'] else ''}, {p['device']}, "
-        f"{p['cpu_threads']} torch threads, torch {p['torch']}, Python {p['python']}, host `{p['host']}`.",
+        f"commit `{commit[:7]}`{' (uncommitted changes)' if commit.endswith('+dirty') else ''}, {p['device']}, "
+        f"{p['cpu_threads']} torch threads, torch {p['packages']['torch']}, Python {p['python']}, host `{p['host']}`.",
         "Times are min / median over the repeats (ms), every pair interleaved in one process; "
         "speed-up = reference time / ours (> 1: ours faster).",
         "",
@@ -146,58 +156,27 @@ def report(res: dict) -> str:
         ]
     if "ode" in res:
         o = res["ode"]
-        lines += [
-            f"## Probability-flow ODE, exact Gaussian score, {o['dims']} dims, batch {o['batch']}, "
-            f"rtol = atol = {o['rtol']:g}",
-            "",
-            table(
-                [
-                    {
-                        "solver": n,
-                        "wall (ms)": ms(o[n]),
-                        "NFE": o[n]["nfe"],
-                        "max abs error": o[n]["max_abs_err"],
-                        "rms error": o[n]["rms_err"],
-                    }
-                    for n in ("ours", "scipy RK45")
-                ]
-            ),  # fmt: skip
-            "",
-            f"Speed-up (scipy / ours): min {o['speedup']['min']:.3g}, median {o['speedup']['median']:.3g}.",
-            "",
-        ]
+        rows = [
+            {"solver": n, "wall (ms)": ms(o[n]), "NFE": o[n]["nfe"], "max abs error": o[n]["max_abs_err"],
+             "rms error": o[n]["rms_err"]}
+            for n in ("ours", "scipy RK45")
+        ]  # fmt: skip
+        title = f"Probability-flow ODE, exact Gaussian score, {o['dims']} dims, batch {o['batch']}, tol {o['rtol']:g}"
+        lines += against(title, rows, "scipy", o["speedup"])
     if "fid" in res:
         fi = res["fid"]
-        lines += [
-            f"## FID feature extraction, {fi['images']} images 32x32, batch {fi['batch']}",
-            "",
-            table(
-                [
-                    {"path": n, "time (ms)": ms(fi[n]), "images/s": fi[n]["images_per_s"]}
-                    for n in fi
-                    if isinstance(fi[n], dict) and "images_per_s" in fi[n]
-                ]
-            ),
-            "",
-            f"Speed-up (clean-fid / ours): min {fi['speedup']['min']:.3g}, median {fi['speedup']['median']:.3g}.",
-            "",
-        ]
+        rows = [{"path": n, "time (ms)": ms(v), "images/s": v["images_per_s"]} for n, v in fi.items() if timed(v)]
+        title = f"FID feature extraction, {fi['images']} images 32x32, batch {fi['batch']}"
+        lines += against(title, rows, "clean-fid", fi["speedup"])
     if "pfgm" in res:
         pf = res["pfgm"]
-        lines += [
-            f"## PFGM field target, {pf['small_batch']} points against {pf['large_batch']} charges, N = {pf['dims']}",
-            "",
-            table(
-                [
-                    {"implementation": n, "time per batch (ms)": ms(pf[n]), "peak memory (GiB)": pf[n]["peak_mem_gib"]}
-                    for n in ("ours", "materialised")
-                ]
-            ),  # fmt: skip
-            "",
-            f"Speed-up (materialised / ours): min {pf['speedup']['min']:.3g}, median {pf['speedup']['median']:.3g};"
-            f" the two targets agree to {pf['max_abs_difference']:.2g} (max abs difference).",
-            "",
+        rows = [
+            {"implementation": n, "time per batch (ms)": ms(pf[n]), "peak memory (GiB)": pf[n]["peak_mem_gib"]}
+            for n in ("ours", "materialised")
         ]
+        title = f"PFGM field target, {pf['small_batch']} points against {pf['large_batch']} charges, N = {pf['dims']}"
+        note = f" the two targets agree to {pf['max_abs_difference']:.2g} (max abs difference)."
+        lines += against(title, rows, "materialised", pf["speedup"], note)
     if "configs" in res:
         rows, failed = [], []
         for r in res["configs"]:
@@ -264,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     import bench_unet
 
     t0 = time.time()
-    res: dict = {"provenance": provenance(args, device), "sizes": size}
+    res: dict = {"provenance": run_provenance(args, device), "sizes": size}
     if "unet" in args.sections:
         print("unet: ours against diffusers, then the fast paths", flush=True)
         res["unet"] = bench_unet.run(device, size["train_batch"], size["sample_batch"], args.repeats, compile_)

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from shared.nets.unet import UNet, UNetConfig
-from shared.train import make_ema
+from shared.train import TrainConfig, autocast, make_ema, make_optimizer, place_batch, place_net
 
 
 def diffusers_peer() -> nn.Module:
@@ -57,20 +57,20 @@ def ours() -> nn.Module:
 
 
 class TrainStep:
-    """One training step of ``net`` on fixed inputs, with the switches of ``shared.train.TrainConfig``."""
+    """One training step of ``net`` on fixed inputs, set up as ``shared.train.fit`` sets it up from ``cfg`` (its
+    fast-path switches bf16, channels_last, fused_adam, compile; its clipping, Adam and EMA)."""
 
-    def __init__(self, net, x_t, t, eps, *, bf16=False, channels_last=False, fused_adam=False, compile=False):
-        if channels_last:
-            net = net.to(memory_format=torch.channels_last)
-            x_t = x_t.contiguous(memory_format=torch.channels_last)
-        self.net, self.x_t, self.t, self.eps, self.bf16 = net, x_t, t, eps, bf16
-        self.model = torch.compile(net) if compile else net
-        self.opt = torch.optim.Adam(net.parameters(), lr=2e-4, **({"fused": True} if fused_adam else {}))
-        self.ema = make_ema(net, 0.9999)
-        net.train()
+    def __init__(self, net, x_t, t, eps, cfg: TrainConfig | None = None):
+        cfg, device = cfg or TrainConfig(), x_t.device  # default: DDPM's (Adam 2e-4, clip 1, EMA 0.9999), eager fp32
+        self.net, self.cfg = place_net(net, cfg, device), cfg
+        self.x_t, self.t, self.eps = place_batch(x_t, cfg, device), t, eps
+        self.model = torch.compile(self.net) if cfg.compile else self.net
+        self.opt = make_optimizer(self.net, cfg)
+        self.ema = make_ema(self.net, cfg.ema_decay)
+        self.net.train()
 
     def forward_backward(self):
-        with torch.autocast(self.x_t.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+        with autocast(self.cfg, self.x_t.device):
             pred = self.model(self.x_t, self.t)
         loss = (pred.float() - self.eps).pow(2).mean()
         self.opt.zero_grad(set_to_none=True)
@@ -79,7 +79,7 @@ class TrainStep:
 
     def __call__(self):
         self.forward_backward()
-        nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+        nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
         self.opt.step()
         self.ema.update_parameters(self.net)
 
@@ -157,7 +157,7 @@ def run(device: torch.device, train_batch: int, sample_batch: int, repeats: int,
             "fused_adam": True,
         }
     mine.train()
-    fast = {name: TrainStep(copy.deepcopy(mine), x_t, t, eps, **kw) for name, kw in variants.items()}
+    fast = {name: TrainStep(copy.deepcopy(mine), x_t, t, eps, TrainConfig(**kw)) for name, kw in variants.items()}
     timed = interleaved(fast, device, repeats, warmup=2 if compile else 1)
     fast_out = {}
     for name, s in fast.items():

@@ -17,6 +17,8 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_unet import TrainStep, inputs, ours  # noqa: E402
 
+from shared.train import TrainConfig  # noqa: E402
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -29,13 +31,8 @@ def main() -> None:
     args = p.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
-    step = TrainStep(
-        ours().to(device),
-        *inputs(args.batch, device),
-        bf16=args.bf16,
-        channels_last=args.channels_last,
-        fused_adam=args.fused_adam,
-    )
+    switches = TrainConfig(bf16=args.bf16, channels_last=args.channels_last, fused_adam=args.fused_adam)
+    step = TrainStep(ours().to(device), *inputs(args.batch, device), switches)
     for _ in range(2):
         step()
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])

@@ -18,22 +18,12 @@ import platform
 import time
 
 import torch
-from timing import peak_tflops
+from timing import peak_tflops, synchronize
 from torch.utils.flop_counter import FlopCounterMode
 
 from shared.config import load
-from shared.train import learning_rate, make_ema
+from shared.train import autocast, learning_rate, make_ema, make_optimizer, place_batch, place_net
 from shared.utils import default_device
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def examples_per_step(replication: str, cfg) -> int:
-    """Examples the net is trained on per step: PFGM's batch is the large batch of charges, its small batch trains."""
-    return cfg.target.small_batch if replication == "pfgm" else cfg.train.batch_size
 
 
 def synthetic_batch(cfg, n: int, device: torch.device) -> torch.Tensor:
@@ -65,57 +55,58 @@ def measure(
     paper = load(config, config_cls, paper_overrides or [])
     method = build(cfg)
     tc = cfg.train
-    net = method.net.to(device, memory_format=torch.channels_last) if tc.channels_last else method.net.to(device)
+    net = place_net(method.net, tc, device)
     model = torch.compile(net) if tc.compile else net
     ema = make_ema(net, tc.ema_decay)
-    opt = torch.optim.Adam(net.parameters(), lr=tc.lr, **({"fused": True} if tc.fused_adam else {}))
-    x = synthetic_batch(cfg, tc.batch_size, device)
-    if tc.channels_last and x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
+    opt = make_optimizer(net, tc)
+    x = place_batch(synthetic_batch(cfg, tc.batch_size, device), tc, device)
     gen = torch.Generator(device=device).manual_seed(0)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
 
-    def step(k: int) -> None:
+    def step(k: int) -> int:
+        """One step of shared.train.fit's; returns the examples the loss averaged (PFGM: its small batch)."""
         for g in opt.param_groups:
             g["lr"] = learning_rate(tc, k)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tc.bf16):
-            loss = method.loss(model, x, gen).float().mean()
+        with autocast(tc, device):
+            per_example = method.loss(model, x, gen)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        per_example.float().mean().backward()
         if tc.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(net.parameters(), tc.grad_clip)
         opt.step()
         ema.update_parameters(net)
+        return per_example.shape[0]
 
     net.train()
     try:
         with FlopCounterMode(display=False) as counter:  # matmuls, convolutions, attention of one forward + backward
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tc.bf16):
+            with autocast(tc, device):
                 method.loss(net, x, gen).float().mean().backward()
         flops = counter.get_total_flops()
     except RuntimeError:  # FFJORD: its loss calls autograd.grad, which the counter's module hooks cannot follow
         flops = None
     for k in range(warmup):
-        step(k)
-    sync(device)
+        examples = step(k)
+    synchronize(device)
     t0 = time.perf_counter()
     for k in range(steps):
         step(k)
-    sync(device)
+    synchronize(device)
     train_s = (time.perf_counter() - t0) / steps
-    examples_per_s = examples_per_step(replication, cfg) / train_s
+    examples_per_s = examples / train_s
+    paper_examples = paper.train.batch_size * examples // tc.batch_size  # the same share of the paper's batch
 
     net.eval()
     xb = torch.randn(sample_batch or cfg.evaluate.sample_batch_size, *cfg.data.shape, device=device)
     c = torch.full((xb.shape[0],), 0.5, device=device)  # a conditioning value inside every net's range
     with torch.inference_mode():
         net(xb, c)
-        sync(device)
+        synchronize(device)
         t0 = time.perf_counter()
         for _ in range(3):
             net(xb, c)
-        sync(device)
+        synchronize(device)
     eval_s = (time.perf_counter() - t0) / 3
     peak = peak_tflops(device, "bf16" if tc.bf16 else "tf32")
     return {
@@ -126,15 +117,15 @@ def measure(
         "threads": torch.get_num_threads(),
         "params_M": round(sum(p.numel() for p in net.parameters()) / 1e6, 3),
         "batch_size": tc.batch_size,
-        "examples_per_step": examples_per_step(replication, cfg),
+        "examples_per_step": examples,
         "train_steps_per_s": 1 / train_s,
         "train_examples_per_s": examples_per_s,
         "train_tflops_per_step": flops / 1e12 if flops else None,
         "train_tflop_per_s": flops / train_s / 1e12 if flops else None,
         "mfu": flops / train_s / 1e12 / peak if flops and peak else None,
         "paper_steps": paper.train.steps,
-        "paper_examples_per_step": examples_per_step(replication, paper),
-        "full_run_hours": paper.train.steps * examples_per_step(replication, paper) / examples_per_s / 3600,
+        "paper_examples_per_step": paper_examples,
+        "full_run_hours": paper.train.steps * paper_examples / examples_per_s / 3600,
         "sample_batch": xb.shape[0],
         "net_evals_per_s_at_sample_batch": 1 / eval_s,
         "sample_images_per_s_per_nfe": xb.shape[0] / eval_s,

@@ -124,6 +124,30 @@ def make_ema(net: nn.Module, decay: float) -> AveragedModel:
     return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
+def place_net(net: nn.Module, cfg: TrainConfig, device: torch.device) -> nn.Module:
+    """The net on ``device``, its 4-D weights in NHWC order when ``cfg.channels_last``."""
+    return net.to(device, memory_format=torch.channels_last) if cfg.channels_last else net.to(device)
+
+
+def place_batch(x: Tensor, cfg: TrainConfig, device: torch.device) -> Tensor:
+    """A batch (B, *D) on ``device`` (asynchronously from pinned memory), NHWC when 4-D and ``cfg.channels_last``."""
+    x = x.to(device, non_blocking=True)
+    return x.contiguous(memory_format=torch.channels_last) if cfg.channels_last and x.dim() == 4 else x
+
+
+def make_optimizer(net: nn.Module, cfg: TrainConfig) -> torch.optim.Adam:
+    """Adam with the config's betas, eps and weight decay; one fused kernel when ``cfg.fused_adam``."""
+    fused = {"fused": True} if cfg.fused_adam else {}
+    return torch.optim.Adam(
+        net.parameters(), lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps, weight_decay=cfg.weight_decay, **fused
+    )
+
+
+def autocast(cfg: TrainConfig, device: torch.device):
+    """The forward pass's autocast: bfloat16 when ``cfg.bf16``, else a no-op."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
+
+
 def fit(
     net: nn.Module,
     loss: Loss,
@@ -158,16 +182,9 @@ def fit(
     rank, world = rank_and_world()
     per_rank = cfg.groups_per_rank(world)
     n_groups = per_rank * world
-    net = net.to(device, memory_format=torch.channels_last) if cfg.channels_last else net.to(device)
+    net = place_net(net, cfg, device)
     ema = make_ema(net, cfg.ema_decay)
-    opt = torch.optim.Adam(
-        net.parameters(),
-        lr=cfg.lr,
-        betas=cfg.adam_betas,
-        eps=cfg.adam_eps,
-        weight_decay=cfg.weight_decay,
-        **({"fused": True} if cfg.fused_adam else {}),
-    )
+    opt = make_optimizer(net, cfg)
     state_path, log_path = out_dir / STATE_FILE, out_dir / LOG_FILE
     step, wall_before = 0, 0.0
     if state_path.is_file():
@@ -214,12 +231,10 @@ def fit(
             g = rank * per_rank + j  # this process's j-th noise group
             torch.manual_seed(derive_seed(seed, "global", step, g))  # dropout etc. reproducible on resume
             gen = make_generator(derive_seed(seed, "loss", step, g), device)
-            x = next(batches).to(device, non_blocking=True)  # data.batch(step, batch_size, g, n_groups)
-            if cfg.channels_last and x.dim() == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = place_batch(next(batches), cfg, device)  # data.batch(step, batch_size, g, n_groups)
             sync = world == 1 or j == per_rank - 1  # DDP all-reduces the gradients once, after the last group
             with nullcontext() if sync else ddp.no_sync():
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                with autocast(cfg, device):
                     per_example = loss(model, x, gen)
                 group_loss = per_example.float().mean()
                 (group_loss / per_rank if per_rank > 1 else group_loss).backward()

@@ -103,12 +103,10 @@ class DataSource:
 
     def _perm(self, epoch: int, n: int) -> Tensor:
         """The epoch's permutation of the n training images, drawn once per epoch (CIFAR-10's: ms per draw)."""
-        perm = self._perms.get(epoch)
-        if perm is None or len(perm) != n:
-            perm = torch.randperm(n, generator=make_generator(derive_seed(self.seed, "epoch", epoch)))
-            self._perms = {e: p for e, p in self._perms.items() if epoch - 1 <= e <= epoch + 1}
-            self._perms[epoch] = perm
-        return perm
+        if epoch not in self._perms:
+            self._perms = {e: p for e, p in self._perms.items() if e == epoch - 1}  # a straddling batch needs it
+            self._perms[epoch] = torch.randperm(n, generator=make_generator(derive_seed(self.seed, "epoch", epoch)))
+        return self._perms[epoch]
 
     def test_points(self) -> Tensor:
         """Held-out 2-D points (n_test, 2), from a stream disjoint from training batches."""
