@@ -147,6 +147,7 @@ def _parser(spec: Spec) -> argparse.ArgumentParser:
         "--batch-size", type=positive_int, default=None, help="default: evaluate.sample_batch_size of the config"
     )
     s.add_argument("--device", **dev)
+    _variant_options(s)
 
     e = sub.add_parser("evaluate", help="compute the metrics of a run into a JSON file with provenance")
     e.add_argument("--ckpt", required=True, type=Path)
@@ -156,15 +157,39 @@ def _parser(spec: Spec) -> argparse.ArgumentParser:
     e.add_argument("--feature-net", type=Path, default=None, help="digits classifier for fd_digits")
     e.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "replications", help="FID stats cache")
     e.add_argument("--device", **dev)
+    _variant_options(e)
 
     f = sub.add_parser("figures", help="sample grid / 2-D density, progressive generation, loss curve")
     f.add_argument("--ckpt", required=True, type=Path)
     f.add_argument("--samples", required=True, type=Path, nargs="+", help="one or more sample shards (.npz)")
     f.add_argument("--out-dir", required=True, type=Path)
     f.add_argument("--device", **dev)
+    _variant_options(f)
     for command, own in spec.commands.items():  # listed in --help; main() hands them their arguments unparsed
         sub.add_parser(command, help=f"{own.help} (python -m replications.{name} {command} --help)", add_help=False)
     return p
+
+
+def _variant_options(p: argparse.ArgumentParser) -> None:
+    """--set / --experiment of the commands that read a trained checkpoint: sample it another way."""
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="sample-time override of the stored config (sample.*, likelihood.*, evaluate.*), e.g. "
+        "'sample={kind: ode, rtol: 1e-5, atol: 1e-5}'; recorded in the samples and metrics",
+    )
+    p.add_argument(
+        "--experiment",
+        type=run_name,
+        default=None,
+        help="the name its samples and metrics carry (a variant of the trained run; default: the trained one)",
+    )
+
+
+def _load(args, spec: Spec, weights: str, device: torch.device) -> runner.Run:
+    return runner.load_run(args.ckpt, spec, weights, device, args.set, args.experiment)
 
 
 def _device(args) -> torch.device:
@@ -193,7 +218,7 @@ def cmd_train(args, spec: Spec) -> None:
 def cmd_sample(args, spec: Spec) -> None:
     device = _device(args)
     check_output(args.out)
-    run = runner.load_run(args.ckpt, spec, args.weights, device)
+    run = _load(args, spec, args.weights, device)
     batch = args.batch_size or run.cfg.evaluate.sample_batch_size
     runner.write_samples(run, args.seeds, batch, device, args.out, args.weights)
 
@@ -201,7 +226,7 @@ def cmd_sample(args, spec: Spec) -> None:
 def cmd_evaluate(args, spec: Spec) -> None:
     device = _device(args)
     check_output(args.out)
-    run = runner.load_run(args.ckpt, spec, args.weights, device)
+    run = _load(args, spec, args.weights, device)
     if args.feature_net is not None:  # checked now, not after the likelihood has run (the samples are read first)
         from shared.metrics.digits_features import load_classifier
 
@@ -212,7 +237,7 @@ def cmd_evaluate(args, spec: Spec) -> None:
 def cmd_figures(args, spec: Spec) -> None:
     device = _device(args)
     check_output(args.out_dir, folder=True, option="--out-dir")
-    run = runner.load_run(args.ckpt, spec, "ema", device)
+    run = _load(args, spec, "ema", device)
     runner.figures(run, args.samples, args.out_dir, device)
 
 

@@ -7,6 +7,7 @@ written and read through ``shared.artifacts`` (atomic writes; checked loads with
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import os
@@ -23,7 +24,7 @@ from tqdm import tqdm
 from shared import artifacts
 from shared.artifacts import FORMAT_VERSION
 from shared.atomic import save_json, save_npz, save_torch
-from shared.config import ConfigError, dump, from_dict, to_dict
+from shared.config import ConfigError, apply_overrides, dump, from_dict, to_dict
 from shared.data.source import DataSource
 from shared.data.transforms import to_uint8
 from shared.distributed import StopCondition
@@ -43,10 +44,17 @@ class Run:
     cfg: object
     method: Method
     spec: Spec
+    overrides: tuple[str, ...] = ()  # sample-time --set overrides applied to the stored config
+    name: str | None = None  # the run's name when sampled another way (a variant of the trained experiment)
 
     @property
     def experiment(self) -> str:
-        return self.ckpt["experiment"]
+        return self.name or self.ckpt["experiment"]
+
+    @property
+    def variant(self) -> dict:
+        """What a variant run changed of the trained one: recorded in its samples and metrics."""
+        return {"trained_experiment": self.ckpt["experiment"], "overrides": list(self.overrides)}
 
     @property
     def seed(self) -> int:
@@ -75,8 +83,28 @@ def build_method(spec: Spec, cfg, source: str) -> Method:
         raise ConfigError(f"{source}: {err}") from None
 
 
+# Sections of a stored config that may change after training: how to sample and evaluate, never what was trained.
+SAMPLE_TIME_SECTIONS = ("sample", "likelihood", "evaluate")
+
+
+def check_sample_time(overrides: Sequence[str]) -> None:
+    """Refuse a --set that would change what was trained (the net, the process, the loss, the data)."""
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if "=" not in item or key.split(".")[0] not in SAMPLE_TIME_SECTIONS:
+            allowed = ", ".join(f"{s}.*" for s in SAMPLE_TIME_SECTIONS)
+            raise ConfigError(
+                f"--set {item}: only {allowed} may change after training (KEY=VALUE); train again to change {key}"
+            )
+
+
 def load_run(
-    path: str | Path, spec: Spec | None = None, weights: str = "ema", device: torch.device | str = "cpu"
+    path: str | Path,
+    spec: Spec | None = None,
+    weights: str = "ema",
+    device: torch.device | str = "cpu",
+    overrides: Sequence[str] = (),
+    name: str | None = None,
 ) -> Run:
     """Rebuild the method of a final checkpoint and load its EMA (or raw) weights.
 
@@ -85,6 +113,9 @@ def load_run(
         spec: the replication expected (the CLI's own); None takes the one the checkpoint names.
         weights: "ema" or "raw".
         device: where the net goes.
+        overrides: ``--set`` items of the sample-time sections (another sampler, tolerances, ...) applied to the
+            stored config before the method is rebuilt.
+        name: the run's name in its samples and metrics (a variant of the trained experiment); None: the trained.
 
     Raises:
         shared.artifacts.ArtifactError: no such file, damaged, refused, another kind or replication (see
@@ -100,8 +131,10 @@ def load_run(
             raise artifacts.ArtifactError(
                 path, f"names replication {ckpt['replication']!r}, which this checkout cannot import ({err})"
             ) from None
-    cfg = from_dict(spec.config, ckpt["config"], f"{path} (stored config)")
-    method = build_method(spec, cfg, f"{path} (stored config)")
+    check_sample_time(overrides)
+    source = f"{path} (stored config" + (f" with --set {' '.join(overrides)})" if overrides else ")")
+    cfg = from_dict(spec.config, apply_overrides(copy.deepcopy(ckpt["config"]), overrides), source)
+    method = build_method(spec, cfg, source)
     key = "ema_net" if weights == "ema" else "net"
     artifacts.load_state(
         method.net,
@@ -111,7 +144,7 @@ def load_run(
         lambda: artifacts.retrain_hint(path),
     )
     method.net.to(device).eval()
-    return Run(path, ckpt, cfg, method, spec)
+    return Run(path, ckpt, cfg, method, spec, tuple(overrides), name)
 
 
 def train(
@@ -207,6 +240,7 @@ def write_samples(run: Run, seeds: Sequence[int], batch_size: int, device: torch
         "sample_wall_s": wall,
         "sample_s_per_1000": 1000.0 * wall / len(seeds),
         "sampler": run.method.info,
+        **run.variant,
         "provenance": provenance(),
     }
     arrays = {"x": x.numpy(), "seeds": np.asarray(seeds), "meta": np.asarray(json.dumps(meta))}
@@ -275,6 +309,7 @@ def evaluate(run: Run, sample_paths: Sequence[Path], out: Path, weights: str, fe
         "metrics": metrics,
         "protocol": info,
         "sampler": run.method.info,
+        **run.variant,
         "samples": sample_meta,
         "config": run.ckpt["config"],
         "checkpoint_provenance": run.ckpt["provenance"],

@@ -112,3 +112,24 @@ def test_sample_shards_do_not_depend_on_batch_size(trained, tmp_path):
     a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
     np.testing.assert_allclose(a["x"][4:], b["x"], rtol=1e-5, atol=1e-5)  # float32 matmul blocking
     assert json.loads(str(a["meta"]))["nfe_per_sample"] == 100
+
+
+def test_sample_with_a_sampler_override_records_it(trained, tmp_path):
+    """--set sample.* rebuilds the sampler of a trained checkpoint (fewer steps, fewer NFE) and the samples say so
+    under the variant's name; an override of what was trained is one line, exit 2, no file."""
+    out = tmp_path / "v.npz"
+    cli(
+        "sample", "--ckpt", trained, "--seeds", "0-3", "--set", "sample.n_steps=10", "--experiment", "tiny_v",
+        "--out", out, "--device", "cpu",
+    )  # fmt: skip
+    meta = json.loads(str(np.load(out)["meta"]))
+    assert meta["nfe_per_sample"] == 10 and meta["experiment"] == "tiny_v"
+    assert meta["trained_experiment"] == "tiny_toy" and meta["overrides"] == ["sample.n_steps=10"]
+    for bad, says in [("train.lr=1.0", "only sample.*"), ("sample.n_steps=-3", "sample.n_steps")]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "replications.ddpm", "sample", "--ckpt", str(trained), "--seeds", "0-1",
+             "--set", bad, "--out", str(tmp_path / "bad.npz"), "--device", "cpu"],
+            capture_output=True, text=True, cwd=REPO,
+        )  # fmt: skip
+        assert proc.returncode == 2 and says in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "bad.npz").exists()

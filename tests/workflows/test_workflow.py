@@ -80,6 +80,14 @@ def test_end_to_end_tiny_run(tiny_run):
     assert (run / "figures" / "samples.png").stat().st_size > 0
     summary = (tmp_path / "tables" / "summary.md").read_text()
     assert "tiny_toy" in summary and "nll_nats" in summary
+    # the variant run sampled tiny_toy's checkpoint another way, under its own name, without training again
+    variant = tmp_path / "ddpm" / "tiny_toy_10" / "seed0"
+    assert not (variant / "checkpoint.pt").exists() and not (variant / "logs" / "train.log").exists()
+    vm = json.loads((variant / "metrics.json").read_text())
+    assert vm["experiment"] == "tiny_toy_10" and vm["trained_experiment"] == "tiny_toy"
+    assert vm["overrides"] == ["sample.n_steps=10"] and vm["metrics"]["nfe_per_sample"]["value"] == 10
+    assert vm["train_steps"] == metrics["train_steps"] and vm["n_samples"] == 100
+    assert "tiny_toy_10" in summary
     # a second invocation has nothing left to do
     again = snakemake("-n", *TINY, "--config", f"results_dir={tmp_path}")
     assert "Nothing to be done" in again.stdout + again.stderr

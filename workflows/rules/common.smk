@@ -47,11 +47,36 @@ def find_run(rep, exp):
     raise ValueError(f"no run {rep}/{exp} in the workflow config")
 
 
+def trained_experiment(rep, exp):
+    """The experiment whose checkpoint a run samples: its own, or a variant run's `checkpoint_of`."""
+    if (rep, exp) in COMPARE_RUNS:
+        return exp
+    for r in config["runs"]:
+        if r["replication"] == rep and r["experiment"] == exp:
+            return r.get("checkpoint_of", exp)
+    return exp
+
+
+def checkpoint(wildcards):
+    """The checkpoint a run samples, evaluates and plots (a variant run: the trained run's, not trained again)."""
+    exp = trained_experiment(wildcards.rep, wildcards.exp)
+    return f"{RESULTS}/{wildcards.rep}/{exp}/seed{wildcards.seed}/checkpoint.pt"
+
+
+def variant_options(wildcards):
+    """--experiment and --set of a variant run's sample / evaluate / figures commands; nothing for a trained run."""
+    rep, exp = wildcards.rep, wildcards.exp
+    if trained_experiment(rep, exp) == exp:
+        return ""
+    sets = " ".join(f"--set {shlex.quote(s)}" for s in find_run(rep, exp).get("set") or [])
+    return f"--experiment {exp} {sets}"
+
+
 def config_file(rep, exp):
     """The experiment config a run trains with: the paper's own file (a comparison run: its method's base config)."""
     if (rep, exp) in COMPARE_RUNS:
         return f"replications/{rep}/configs/{COMPARE_RUNS[(rep, exp)]['base']}.yaml"
-    return f"replications/{rep}/configs/{exp}.yaml"
+    return f"replications/{rep}/configs/{trained_experiment(rep, exp)}.yaml"
 
 
 def train_overrides(rep, exp):
@@ -79,7 +104,7 @@ def dataset(rep, exp):
     """The data set named by an experiment config (read as plain YAML; the CLI validates it)."""
     if (rep, exp) in COMPARE_RUNS:
         return COMPARE_RUNS[(rep, exp)]["data"]
-    with open(f"replications/{rep}/configs/{exp}.yaml") as fh:
+    with open(config_file(rep, exp)) as fh:
         return (yaml.safe_load(fh) or {}).get("data", {}).get("name")
 
 
@@ -114,7 +139,12 @@ def _check_runs():
             )
         if (r["replication"], r["experiment"]) in COMPARE_RUNS:
             continue  # a run of the comparison: its paper figures come from the comparison's checkpoint
-        path = f"replications/{r['replication']}/configs/{r['experiment']}.yaml"
+        if bool(r.get("checkpoint_of")) != bool(r.get("set")):
+            raise ValueError(
+                f"workflow config: runs: {r['replication']}/{r['experiment']}: a variant run needs both "
+                "checkpoint_of (the trained experiment) and set (its sample-time overrides)"
+            )
+        path = config_file(r["replication"], r["experiment"])
         if not os.path.isfile(path):
             known = sorted(exp for rep, exp in COMPARE_RUNS if rep == r["replication"])
             raise ValueError(
@@ -150,7 +180,9 @@ def _compare_runs():
             if rep not in REPLICATIONS or not os.path.isfile(path):
                 raise ValueError(f"workflow config: compare: method '{method_name}': no file {path}")
             data = dataset(rep, base)
-            overrides = [f"train.{k}={json.dumps(v)}" for k, v in (d.get("train") or {}).items()]
+            overrides = []
+            if not m.get("own_train"):
+                overrides += [f"train.{k}={json.dumps(v)}" for k, v in (d.get("train") or {}).items()]
             if not m.get("own_net"):
                 overrides.append(f"net={json.dumps(d['net'])}")
             overrides += list(d.get("set") or [])
@@ -204,10 +236,20 @@ def compare_budget(name):
     """The shared budget of a comparison data set, in words (the table's title)."""
     d = compare_dataset(name)
     t = d.get("train") or {}
-    return (
+    text = (
         f"{t.get('steps')} steps, batch {t.get('batch_size')}, Adam lr {t.get('lr')}, EMA {t.get('ema_decay')}, "
         f"net {d['net'].get('kind')}, seeds {COMPARE.get('seeds', [0])}, {d.get('n_samples')} samples"
     )
+    methods = COMPARE.get("methods") or []
+    for flag, words in (("own_net", "own net"), ("own_train", "own training budget")):
+        names = [m["name"] for m in methods if m.get(flag)]
+        text += f"; {words}: {', '.join(names)}" if names else ""
+    by_name = {m["name"]: m for m in methods}
+    changed = []
+    for r in compare_of(name):
+        own = _method_sets(by_name[r["method"]], name, r["data"] in IMAGE_SETS)
+        changed += [f"{r['method']} {' '.join(own)}"] if own else []
+    return text + (f"; the methods' own settings: {', '.join(changed)}" if changed else "")
 
 
 def compare_sweep_args(name):

@@ -15,7 +15,7 @@ rule feature_net:
 
 rule evaluate:
     input:
-        ckpt=f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/checkpoint.pt",
+        ckpt=checkpoint,
         samples=shards,
         feature_net=feature_net,
     output:
@@ -28,9 +28,10 @@ rule evaluate:
         f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/evaluate.benchmark.tsv"
     params:
         feature_net=lambda wc, input: f"--feature-net {input.feature_net}" if input.feature_net else "",
+        variant=variant_options,
     threads: threads_for("evaluate")
     resources:
         **rule_resources("evaluate"),
     shell:
         "OMP_NUM_THREADS={threads} python -m replications.{wildcards.rep} evaluate --ckpt {input.ckpt} "
-        "--samples {input.samples} {params.feature_net} --out {output} > {log} 2>&1"
+        "--samples {input.samples} {params.feature_net} {params.variant} --out {output} > {log} 2>&1"

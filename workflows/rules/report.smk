@@ -1,7 +1,7 @@
 # Figures of each run, and the summary tables of all runs (paper beside ours).
 rule figures:
     input:
-        ckpt=f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/checkpoint.pt",
+        ckpt=checkpoint,
         samples=shards,
     output:
         directory(f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/figures"),
@@ -11,12 +11,14 @@ rule figures:
         f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/figures.log",
     benchmark:
         f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/figures.benchmark.tsv"
+    params:
+        variant=variant_options,
     threads: threads_for("figures")
     resources:
         **rule_resources("figures", keys=("runtime", "mem_mb")),
     shell:
         "OMP_NUM_THREADS={threads} python -m replications.{wildcards.rep} figures --ckpt {input.ckpt} "
-        "--samples {input.samples} --out-dir {output} > {log} 2>&1"
+        "--samples {input.samples} {params.variant} --out-dir {output} > {log} 2>&1"
 
 
 rule tables:

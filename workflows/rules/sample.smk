@@ -2,7 +2,7 @@
 # Each shard is its own job (its own SLURM job under the slurm profile): scale with sample.shard_size.
 rule sample:
     input:
-        ckpt=f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/checkpoint.pt",
+        ckpt=checkpoint,
     output:
         f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/samples/{{lo}}-{{hi}}.npz",
     conda:
@@ -11,9 +11,11 @@ rule sample:
         f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/sample_{{lo}}-{{hi}}.log",
     benchmark:
         f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/sample_{{lo}}-{{hi}}.benchmark.tsv"
+    params:
+        variant=variant_options,
     threads: threads_for("sample")
     resources:
         **rule_resources("sample"),
     shell:
         "OMP_NUM_THREADS={threads} python -m replications.{wildcards.rep} sample --ckpt {input.ckpt} "
-        "--seeds {wildcards.lo}-{wildcards.hi} --out {output} > {log} 2>&1"
+        "--seeds {wildcards.lo}-{wildcards.hi} {params.variant} --out {output} > {log} 2>&1"
