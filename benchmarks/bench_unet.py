@@ -66,7 +66,7 @@ class TrainStep:
         self.x_t, self.t, self.eps = place_batch(x_t, cfg, device), t, eps
         self.model = torch.compile(self.net) if cfg.compile else self.net
         self.opt = make_optimizer(self.net, cfg)
-        self.ema = make_ema(self.net, cfg.ema_decay)
+        self.ema = make_ema(self.net, cfg.ema_decay, cfg.ema_warmup)
         self.net.train()
 
     def forward_backward(self):

@@ -57,7 +57,7 @@ def measure(
     tc = cfg.train
     net = place_net(method.net, tc, device)
     model = torch.compile(net) if tc.compile else net
-    ema = make_ema(net, tc.ema_decay)
+    ema = make_ema(net, tc.ema_decay, tc.ema_warmup)
     opt = make_optimizer(net, tc)
     x = place_batch(synthetic_batch(cfg, tc.batch_size, device), tc, device)
     gen = torch.Generator(device=device).manual_seed(0)

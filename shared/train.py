@@ -55,9 +55,14 @@ class TrainConfig:
     batch_size: PositiveInt = 128
     lr: PositiveFloat = 2e-4
     warmup_steps: NonNegativeInt = 5000  # linear warmup of the learning rate
-    lr_schedule: Literal["constant", "cosine"] = "constant"  # after warmup: constant (DDPM) or cosine decay to 0
+    # after warmup: constant (DDPM), cosine decay to 0, or linear decay to 0 (a polynomial decay of power 1)
+    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
     grad_clip: PositiveFloat | None = 1.0  # max global gradient norm; null disables
     ema_decay: UnitInterval = 0.9999
+    # The EMA's decay at update n is min(ema_decay, (1 + n) / (10 + n)): the num_updates rule of the score_sde,
+    # PFGM and RectifiedFlow code (models/ema.py). Without it a decay of 0.999999 keeps 45 % of the initial weights
+    # after 800k steps; with it the average forgets them within the first steps.
+    ema_warmup: bool = False
     adam_betas: tuple[UnitInterval, UnitInterval] = (0.9, 0.999)
     adam_eps: PositiveFloat = 1e-8
     weight_decay: NonNegativeFloat = 0.0
@@ -115,13 +120,37 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     if cfg.lr_schedule == "constant":
         return cfg.lr
-    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    if cfg.lr_schedule == "linear":
+        return cfg.lr * (1.0 - progress)
+    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def make_ema(net: nn.Module, decay: float) -> AveragedModel:
-    """Exponential moving average of the weights and buffers: torch's AveragedModel with an EMA rule."""
-    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+def ema_decay_at(decay: float, n: int, warmup: bool) -> float:
+    """The EMA decay of update n (n = 1 is the first): ``decay``, capped by (1 + n) / (10 + n) with ``warmup``."""
+    return min(decay, (1.0 + n) / (10.0 + n)) if warmup else decay
+
+
+def make_ema(net: nn.Module, decay: float, warmup: bool = False) -> AveragedModel:
+    """Exponential moving average of the weights and buffers: torch's AveragedModel with an EMA rule.
+
+    AveragedModel copies the net at its first update; at the next ones it passes how many updates came before, so
+    update n = n_averaged + 1 blends ema <- d ema + (1 - d) net with d = ``ema_decay_at(decay, n, warmup)``.
+    """
+    if not warmup:
+        return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+    @torch.no_grad()
+    def blend(ema_params: list[Tensor], params: list[Tensor], n_averaged: Tensor) -> None:
+        d = ema_decay_at(decay, int(n_averaged) + 1, warmup)
+        floats = [(e, p) for e, p in zip(ema_params, params, strict=True) if e.is_floating_point()]
+        for e, p in floats:
+            e.lerp_(p, 1.0 - d)
+        for e, p in zip(ema_params, params, strict=True):
+            if not e.is_floating_point():
+                e.copy_(p)
+
+    return AveragedModel(net, multi_avg_fn=blend, use_buffers=True)
 
 
 def place_net(net: nn.Module, cfg: TrainConfig, device: torch.device) -> nn.Module:
@@ -183,10 +212,10 @@ def fit(
     per_rank = cfg.groups_per_rank(world)
     n_groups = per_rank * world
     net = place_net(net, cfg, device)
-    ema = make_ema(net, cfg.ema_decay)
+    ema = make_ema(net, cfg.ema_decay, cfg.ema_warmup)
     opt = make_optimizer(net, cfg)
     state_path, log_path = out_dir / STATE_FILE, out_dir / LOG_FILE
-    step, wall_before = 0, 0.0
+    step, wall_before, interval = 0, 0.0, {}
     if state_path.is_file():
         state = load_train_state(state_path, extra, map_location=device)  # refuses another run's state
         fix = f"delete {state_path} to train from step 0, or restore the config it was written with"
@@ -195,6 +224,7 @@ def fit(
         load_state(opt, state["optimizer"], state_path, "its optimizer state does not fit this run's net", fix)
         step = int(state["step"])
         wall_before = float(state.get("wall_s", 0.0))  # training seconds of the earlier segments
+        interval = state.get("log_interval") or {}  # the steps since the last log row, so the next row is exact
         if rank == 0:
             print(f"resuming from {state_path} at step {step}", flush=True)
     ddp = nn.parallel.DistributedDataParallel(net) if world > 1 else net
@@ -203,7 +233,7 @@ def fit(
         _truncate_log(log_path, step)
     batches = _batches(data, cfg, step, rank, per_rank, n_groups, device)
 
-    def snapshot() -> dict:
+    def snapshot(interval: dict | None = None) -> dict:
         return {
             "artifact": "train_state",
             "format_version": FORMAT_VERSION,
@@ -213,13 +243,28 @@ def fit(
             "step": step,
             "wall_s": wall_before + time.time() - t_start,  # training wall seconds over all resumed segments
             "extra": extra or {},
+            "log_interval": interval or {},
         }
+
+    def log_interval() -> dict:
+        """The part of the next log row already trained (every rank joins): its steps' losses (one process: each
+        value, so the resumed row is bit-identical; several: their mean over the ranks, equal to rounding) and rank
+        0's loss statistics. A resumed run starts from it, so its log equals an uninterrupted run's."""
+        if not running:
+            return {}
+        losses = [v.item() for v in running] if world == 1 else [mean_over_ranks(torch.stack(running).mean()).item()]
+        return {"n": len(running), "losses": losses, "stats": {k: list(v) for k, v in extras.items()}}
 
     interactive = sys.stderr.isatty()
     bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0 or not interactive, desc="train", unit="step")
     text_every = max(1, cfg.steps // 20)
     t_start = time.time()
-    running, extras = [], {}
+    # losses (and loss statistics) of the steps since the last log row; a resumed run restores them
+    losses = [float(v) for v in interval.get("losses", [])]
+    if len(losses) != int(interval.get("n", 0)):  # saved by several processes: n steps of their mean
+        losses = losses[:1] * int(interval.get("n", 0))
+    running = [torch.tensor(v, dtype=torch.float32, device=device) for v in losses]
+    extras = {k: list(v) for k, v in (interval.get("stats") or {}).items()}
     net.train()
     while step < cfg.steps:
         lr = learning_rate(cfg, step)
@@ -259,16 +304,20 @@ def fit(
             if log_now:
                 means = {k: sum(v) / len(v) for k, v in extras.items()}
                 extras.clear()
-                _append_log(log_path, step, mean_loss, lr, float(grad_norm), time.time() - t_start, means)
+                seconds = wall_before + time.time() - t_start  # over all segments, as the state's wall_s
+                _append_log(log_path, step, mean_loss, lr, float(grad_norm), seconds, means)
                 bar.set_postfix(loss=f"{mean_loss:.4g}")
             if not interactive and (step % text_every == 0 or step == cfg.steps):
                 rate = step / max(time.time() - t_start, 1e-9)
                 print(f"step {step}/{cfg.steps} lr {lr:.3g} ({rate:.1f} step/s)", flush=True)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                save_atomic(snapshot(), state_path)
-        if stop is not None and any_rank(stop.requested(), device) and step < cfg.steps:
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            partial = log_interval()  # every rank joins its reduction
             if rank == 0:
-                save_atomic(snapshot(), state_path)
+                save_atomic(snapshot(partial), state_path)
+        if stop is not None and any_rank(stop.requested(), device) and step < cfg.steps:
+            partial = log_interval()
+            if rank == 0:
+                save_atomic(snapshot(partial), state_path)
                 print(f"stopping at step {step}: {stop.reason or 'another rank was asked to stop'}", flush=True)
             if world > 1:
                 dist.barrier()

@@ -60,9 +60,13 @@ def _reflow_train() -> TrainConfig:
 class ReflowConfig:
     """Reflow (Liu et al. 2023, Sec. 2, Alg. 1): pairs (z0, z1 = flow(z0)) of the trained flow, then retrain."""
 
-    n_pairs: int = 10_000  # official RF README: "at least 1M pairs" for CIFAR-10
+    n_pairs: int = 10_000  # Liu et al.: 4M pairs for CIFAR-10 (official README: "at least 1M")
     pair_batch_size: int = 1000  # noise draws integrated at once when making pairs
-    init: Literal["previous", "scratch"] = "previous"  # official RF code fine-tunes the previous flow
+    # Start of the new flow: "previous" = the previous flow's EMA weights (the pairs' teacher), "previous_raw" = its
+    # raw weights (official run_lib_reflow.py L71 loads the checkpoint's 'model', not its 'ema'), "scratch" = new.
+    init: Literal["previous", "previous_raw", "scratch"] = "previous"
+    # Dropout of the new flow's net; None keeps the net's (official reflow config inherits 0.1, the 1-RF has 0.15).
+    dropout: float | None = None
     train: TrainConfig = field(default_factory=_reflow_train)
     eval_n: int = 2000  # noise draws for straightness and 1- / 2-step quality, before and after
     straightness_steps: int = 100  # grid points of the straightness integral in t (trapezoid)
@@ -70,6 +74,8 @@ class ReflowConfig:
     def __post_init__(self):
         if self.n_pairs < 1 or self.pair_batch_size < 1 or self.eval_n < 2 or self.straightness_steps < 1:
             raise ValueError("reflow: need n_pairs, pair_batch_size, straightness_steps >= 1 and eval_n >= 2")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ValueError(f"reflow.dropout must be in [0, 1) or null, got {self.dropout}")
 
 
 @dataclass(frozen=True)

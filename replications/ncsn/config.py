@@ -36,7 +36,8 @@ class ALDConfig:
     """Annealed Langevin dynamics (Algorithm 1), started from uniform noise."""
 
     n_steps_each: int = 100  # Sec. 5: T = 100 steps per noise level
-    step_lr: float = 2e-5  # Sec. 5: epsilon = 2e-5; alpha_i = epsilon sigma_i^2 / sigma_L^2
+    step_lr: float = 2e-5  # eps of Alg. 1, alpha_i = eps sigma_i^2 / sigma_L^2 (Sec. 5 prints 2e-5; the official
+    # step equals eps = 4e-5 in this form, which the paper configs set: protocol.yaml)
     denoise: bool = False  # final x + sigma_L^2 s(x, sigma_L): not in the paper (NCSNv2 adds it); FID moves a lot
     init_low: float = 0.0  # Sec. 5 / App. B: start from U[0, 1] (images in [0, 1])
     init_high: float = 1.0

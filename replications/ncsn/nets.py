@@ -31,6 +31,7 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+CinForm = Literal["paper", "official"]
 CIN_EPS = 1e-5  # added to both variances in CIN++ before the square root (torch's InstanceNorm eps; official code)
 
 
@@ -42,6 +43,7 @@ class RefineNetConfig:
     ngf: int = 128  # App. A / official configs: 128 filters for CIFAR-10 (and CelebA), 64 for MNIST
     dilations: tuple[int, int] = (2, 4)  # App. A: stages 3 and 4 dilate (official: 2, 4) instead of subsampling
     rescale_input: bool = True  # official code: x -> 2x - 1 (data in [0, 1], ``logit_transform: false``)
+    cin_form: CinForm = "paper"  # CIN++ as App. A writes it, or "official" (see CondInstanceNormPlusPlus)
 
     def __post_init__(self):
         if self.ngf < 1:
@@ -62,14 +64,15 @@ class CondInstanceNormPlusPlus(nn.Module):
     with ``CIN_EPS`` added to the variance: s_k = sqrt(var_k + eps), v = sqrt(var(mu) + eps), so a constant channel
     or K = 1 stays finite. Per-class gamma, alpha ~ N(1, 0.02), beta = 0 at init (official code).
 
-    The official code computes gamma ((x - mu) / s + alpha (mu - m) / v) + beta (gamma also scales the alpha term) and
-    an unbiased var over channels; this follows the paper's formula. Both differ by a per-class, per-channel
-    rescaling of alpha that training absorbs.
+    ``form="official"`` is the official code's variant (ConditionalInstanceNorm2dPlus, which produced the published
+    numbers): gamma ((x - mu) / s + alpha (mu - m) / v) + beta, gamma also scaling the alpha term, with the unbiased
+    variance over the K channel means. ``form="paper"`` (the default) is App. A's formula above. Both have the same
+    parameters and differ by a per-class, per-channel rescaling of alpha.
     """
 
-    def __init__(self, num_features: int, num_classes: int):
+    def __init__(self, num_features: int, num_classes: int, form: CinForm = "paper"):
         super().__init__()
-        self.num_features, self.num_classes = num_features, num_classes
+        self.num_features, self.num_classes, self.form = num_features, num_classes, form
         self.gamma = nn.Embedding(num_classes, num_features)
         self.beta = nn.Embedding(num_classes, num_features)
         self.alpha = nn.Embedding(num_classes, num_features)
@@ -82,8 +85,11 @@ class CondInstanceNormPlusPlus(nn.Module):
         mu = x.mean(dim=(2, 3), keepdim=True)  # (B, K, 1, 1)
         s = (x.var(dim=(2, 3), keepdim=True, unbiased=False) + CIN_EPS).sqrt()
         m = mu.mean(dim=1, keepdim=True)  # (B, 1, 1, 1)
-        v = (mu.var(dim=1, keepdim=True, unbiased=False) + CIN_EPS).sqrt()
+        official = self.form == "official"
+        v = (mu.var(dim=1, keepdim=True, unbiased=official) + CIN_EPS).sqrt()
         gamma, beta, alpha = (e(y)[:, :, None, None] for e in (self.gamma, self.beta, self.alpha))  # (B, K, 1, 1)
+        if official:  # official cond_refinenet_dilated.py ConditionalInstanceNorm2dPlus
+            return gamma * ((x - mu) / s + alpha * (mu - m) / v) + beta
         return gamma * (x - mu) / s + beta + alpha * (mu - m) / v
 
 
@@ -223,6 +229,7 @@ class CondRefineNetDilated(nn.Module):
         num_classes: L, the number of noise levels.
         dilations: dilation of stages 3 and 4 (already capped to the map size, see ``stage_dilations``).
         rescale_input: map x from [0, 1] to [-1, 1] first.
+        cin_form: the form of every CIN++ ("paper" or "official", see ``CondInstanceNormPlusPlus``).
     """
 
     def __init__(
@@ -232,6 +239,7 @@ class CondRefineNetDilated(nn.Module):
         num_classes: int,
         dilations: tuple[int, int] = (2, 4),
         rescale_input: bool = True,
+        cin_form: CinForm = "paper",
     ):
         super().__init__()
         n, w, d3, d4 = num_classes, 2 * ngf, *dilations
@@ -259,6 +267,9 @@ class CondRefineNetDilated(nn.Module):
         )
         self.end_norm = CondInstanceNormPlusPlus(ngf, n)
         self.end = nn.Conv2d(ngf, in_channels, 3, padding=1)
+        for m in self.modules():
+            if isinstance(m, CondInstanceNormPlusPlus):
+                m.form = cin_form
 
     def forward(self, x: Tensor, c: Tensor) -> Tensor:
         """x (B, C, H, W), c (B,) noise-level indices -> score (B, C, H, W)."""
@@ -293,7 +304,8 @@ def build_refinenet(cfg: RefineNetConfig, shape: tuple[int, int, int], num_class
     if num_classes < 1:
         raise ValueError(f"net.kind 'refinenet' needs num_classes >= 1 noise levels, got {num_classes}")
     c, h, w = shape
-    return CondRefineNetDilated(c, cfg.ngf, num_classes, stage_dilations(cfg.dilations, h, w), cfg.rescale_input)
+    dilations = stage_dilations(cfg.dilations, h, w)
+    return CondRefineNetDilated(c, cfg.ngf, num_classes, dilations, cfg.rescale_input, cfg.cin_form)
 
 
 __all__ = [

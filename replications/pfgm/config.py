@@ -3,6 +3,7 @@ hemisphere prior and the log-z ODE samplers."""
 
 # No ``from __future__ import annotations``: shared.config reads each ``kind`` Literal off the dataclass field.
 from dataclasses import dataclass, field
+from typing import Literal
 
 from shared.config import PositiveFloat
 from shared.data.source import DataConfig
@@ -40,6 +41,19 @@ class FieldConfig:
     def __post_init__(self):
         if self.gamma < 0 or self.small_batch < 1 or self.chunk_size < 1 or self.z_exp < 0:
             raise ValueError("target: need gamma >= 0, small_batch >= 1, chunk_size >= 1 and z_exp >= 0")
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """How each example's squared error over the N + 1 dims is reduced before the batch mean (Alg. 2, line 9).
+
+    "sum": the squared norm as Alg. 2 writes it (the default; the smoke configs train with it). "half_sum":
+    0.5 * the sum, the official CIFAR-10 run (losses.py L69 with training.reduce_mean False,
+    default_cifar10_configs.py L19); with gradient clipping at 1.0 the factor changes how much is clipped.
+    "mean": the official reduce_mean True (the mean over the N + 1 dims).
+    """
+
+    reduce: Literal["sum", "half_sum", "mean"] = "sum"
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,7 @@ class Config:
     net: MLPConfig | UNetConfig = field(default_factory=UNetConfig)
     perturb: PerturbConfig = field(default_factory=PerturbConfig)
     target: FieldConfig = field(default_factory=FieldConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sample: ODESamplerConfig | EulerSamplerConfig | HeunSamplerConfig = field(default_factory=ODESamplerConfig)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -67,14 +68,21 @@ class PoissonFieldNet:
 
 
 class PFGMLoss:
-    """|| f_theta(x~) - sqrt(N) E(x~) / (||E(x~)|| + gamma) ||^2 summed over the N + 1 dims (Alg. 2, line 9).
+    """|| f_theta(x~) - sqrt(N) E(x~) / (||E(x~)|| + gamma) ||^2 over the N + 1 dims (Alg. 2, line 9), reduced per
+    example by ``reduce``: "sum" (Alg. 2), "half_sum" (0.5 * sum, the official CIFAR-10 run) or "mean".
 
     The loop's batch is the large batch of charges; its first ``small_batch`` examples are perturbed (Alg. 2).
     Returns (small_batch,).
     """
 
-    def __init__(self, net_out: PoissonFieldNet, perturb_cfg: PerturbConfig, target_cfg: FieldConfig):
-        self.net_out, self.p, self.t = net_out, perturb_cfg, target_cfg
+    def __init__(
+        self,
+        net_out: PoissonFieldNet,
+        perturb_cfg: PerturbConfig,
+        target_cfg: FieldConfig,
+        reduce: Literal["sum", "half_sum", "mean"] = "sum",
+    ):
+        self.net_out, self.p, self.t, self.reduce = net_out, perturb_cfg, target_cfg, reduce
 
     def __call__(self, net: nn.Module, x: Tensor, generator: torch.Generator) -> Tensor:
         small = x[: self.t.small_batch]
@@ -85,7 +93,10 @@ class PFGMLoss:
             target = poisson_target(x_tilde, x.flatten(1), gamma=self.t.gamma, chunk_size=self.t.chunk_size)
         e_x, e_z = self.net_out(net, x_p, z)
         pred = torch.cat([e_x.flatten(1), e_z[:, None]], dim=1)
-        return (pred - target).pow(2).sum(1)
+        sq = (pred - target).pow(2)
+        if self.reduce == "mean":
+            return sq.mean(1)
+        return 0.5 * sq.sum(1) if self.reduce == "half_sum" else sq.sum(1)
 
 
 def build(cfg: Config) -> Method:
@@ -107,7 +118,7 @@ def build(cfg: Config) -> Method:
     lik = cfg.likelihood
     return Method(
         net=net,
-        loss=PFGMLoss(net_out, cfg.perturb, cfg.target),
+        loss=PFGMLoss(net_out, cfg.perturb, cfg.target, cfg.objective.reduce),
         prior=prior,
         field=field_of(net),
         sampler=sampler,

@@ -21,6 +21,11 @@ def _check_common(n_steps: int, eps: float) -> None:
         raise ValueError("process: need N >= 1 and 0 < eps < 1")
 
 
+def _check_end_time(eps: float | None) -> None:
+    if eps is not None and not 0 < eps < 1:
+        raise ValueError(f"sample.eps: the end time of sampling must be in (0, T = 1), got {eps}")
+
+
 @dataclass(frozen=True)
 class VESDEConfig:
     """Variance exploding SDE (Eq. 9), sigma_min -> sigma_max geometric (Eq. 30)."""
@@ -85,17 +90,29 @@ class PCSamplerConfig:
     corrector_first: bool = False  # Algorithm 1: predictor then corrector; the official code: corrector first
     norms: Literal["example", "batch"] = "example"  # Langevin step norms: Algorithm 4, or the official batch mean
     n_steps: PositiveInt | None = None  # null: the process's N
+    # End time of sampling: the grid runs from T to it. null: the process's eps, the training cutoff. The paper
+    # samples VP / sub-VP at 1e-3 but trains at 1e-5 (App. C; official run_lib.py sampling_eps), VE at 1e-5
+    eps: PositiveFloat | None = None
     denoise: bool = True  # Tweedie's E[x0 | x_eps] at the end (the official code's noise removal)
+
+    def __post_init__(self):
+        _check_end_time(self.eps)
 
 
 @dataclass(frozen=True)
 class ODESamplerConfig(SharedODESamplerConfig):
-    """Probability-flow ODE with an adaptive solver (Sec. 4.3; App. D.2: RK45 at rtol = atol = 1e-5)."""
+    """Probability-flow ODE with an adaptive solver (Sec. 4.3; App. D.4: scipy's RK45 at rtol = atol = 1e-5;
+    torchdiffeq's dopri5 is the same Dormand-Prince 5(4) pair)."""
 
-    denoise: bool = False
+    eps: PositiveFloat | None = None  # end time of the solve; null: the process's eps (App. D.4: 1e-3 for VP)
+    denoise: bool = False  # App. G denoises at the end "in all experiments": the paper configs set it
+
+    def __post_init__(self):
+        _check_end_time(self.eps)
 
 
-# LikelihoodConfig: the probability-flow log-likelihood (App. D.2: Skilling-Hutchinson, RK45 at 1e-5).
+# LikelihoodConfig: the probability-flow log-likelihood (App. D.2: Skilling-Hutchinson, scipy's RK45 at 1e-5, from
+# t = eps = 1e-5: the process's eps, as the official likelihood.py's default).
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from replications.score_sde.method import sampling_grid
+from shared.artifacts import check_output
 from shared.evaluate import sample_quality
 from shared.fields import ScoreField, VelocityField
 from shared.figures import save
@@ -132,6 +134,7 @@ def sampler_table(
     process = field.process
     snr = getattr(cfg.sample, "snr", 0.16)
     norms = getattr(cfg.sample, "norms", "example")
+    t_end = cfg.sample.eps  # where the run's own sampler ends (null: the process's eps)
     rows = []
     samplers = {  # name -> (grid steps, predictor, corrector)
         f"P{2 * steps} reverse diffusion": (2 * steps, ReverseDiffusionPredictor(), None),
@@ -151,7 +154,7 @@ def sampler_table(
                 x = sample_pc(
                     field,
                     x_prior,
-                    process.time_grid(k),
+                    sampling_grid(process, k, t_end),
                     process=process,
                     predictor=pred,
                     corrector=corr,
@@ -160,7 +163,7 @@ def sampler_table(
                 )
             metric, value = sample_quality(run.data(), x, feature_net)
             rows.append({"sampler": name, "nfe": calls[0], metric: value})
-        ts = torch.tensor([process.T, process.t_min])
+        ts = torch.tensor([process.T, process.t_min if t_end is None else t_end])
         with count_nfe(run.method.net) as calls:
             x = sample_flow(field, x_prior, ts, denoise=True)
         metric, value = sample_quality(run.data(), x, feature_net)
@@ -236,14 +239,17 @@ def main(argv: list[str] | None = None) -> None:
     f.add_argument("--n", type=int, default=500)
     f.add_argument("--tolerances", type=float, nargs="+", default=[1e-1, 1e-2, 1e-3, 1e-4, 1e-5])
     args = p.parse_args(argv)
-    torch.set_grad_enabled(False)
-    if args.command == "paths":
-        plot_paths(args.out, args.n)
-    elif args.command == "samplers":
-        sampler_table(args.ckpt, args.out, args.n, args.steps, args.feature_net)
-    else:
-        nfe_vs_tolerance(args.ckpt, args.out, args.n, args.tolerances)
+    check_output(args.out)  # a path that cannot be written: one line, exit 2, before any compute
+    with torch.no_grad():  # restored on return or error (main may run inside another program)
+        if args.command == "paths":
+            plot_paths(args.out, args.n)
+        elif args.command == "samplers":
+            sampler_table(args.ckpt, args.out, args.n, args.steps, args.feature_net)
+        else:
+            nfe_vs_tolerance(args.ckpt, args.out, args.n, args.tolerances)
 
 
 if __name__ == "__main__":
-    main()
+    from shared.entry import run_main
+
+    run_main(main)

@@ -91,7 +91,9 @@ def test_paper_configs():
     assert (fm.net.ch, fm.net.num_res_blocks, fm.net.dropout) == (256, 2, 0.0) and fm.sample.rtol == 1e-5
     rf = load(CONFIGS[0].parent / "cifar10_rectified.yaml", Config)
     assert (rf.train.batch_size, rf.train.lr, rf.train.ema_decay, rf.net.dropout) == (128, 2e-4, 0.999999, 0.15)
-    assert rf.reflow.n_pairs == 1_000_000 and rf.reflow.init == "previous" and rf.reflow.train.ema_decay == 0.9999
+    assert rf.train.steps == 800_000 and rf.train.ema_warmup  # the released checkpoint_8; official models/ema.py
+    assert rf.reflow.n_pairs == 4_000_000 and rf.reflow.init == "previous_raw" and rf.reflow.dropout == 0.1
+    assert rf.reflow.train.ema_decay == 0.9999 and rf.reflow.train.ema_warmup
 
 
 def test_path_and_sampler_kinds_are_typed(tmp_path):

@@ -26,7 +26,9 @@ def test_sigma_ladder_is_the_papers():
     torch.testing.assert_close(sigmas, expected, rtol=1e-5, atol=0)
     assert cfg.train.lr == 1e-3 and cfg.train.batch_size == 128 and cfg.train.steps == 200_000
     assert cfg.train.ema_decay == 0 and cfg.train.warmup_steps == 0 and cfg.train.grad_clip is None
-    assert cfg.sample.n_steps_each == 100 and cfg.sample.step_lr == 2e-5 and not cfg.sample.denoise
+    # Algorithm 1's eps = 4e-5 is the official anneal_runner's step_lr 2e-5 (drift s, noise sqrt(2 s)): protocol.yaml
+    assert cfg.sample.n_steps_each == 100 and cfg.sample.step_lr == 4e-5 and not cfg.sample.denoise
+    assert cfg.data.dequantize and cfg.net.cin_form == "official"
 
 
 @pytest.mark.parametrize("name", ["smoke_toy", "smoke_digits", "mnist", "cifar10"])

@@ -31,7 +31,11 @@ def test_paper_configs_build(name, kind, ema):
     assert cfg.process.kind == kind and cfg.train.ema_decay == ema and cfg.train.steps == 1_300_000
     assert (cfg.train.lr, cfg.train.warmup_steps, cfg.train.grad_clip, cfg.train.batch_size) == (2e-4, 5000, 1.0, 128)
     assert cfg.data.data_range == ("[0,1]" if kind == "ve" else "[-1,1]")
-    assert cfg.sample.snr == (0.16 if kind == "ve" else 0.01) and cfg.sample.predictor == "reverse_diffusion"
+    if kind == "ve":  # PC1000 as the official code runs it (App. G): reverse diffusion + Langevin, r = 0.16
+        assert (cfg.sample.predictor, cfg.sample.corrector, cfg.sample.snr) == ("reverse_diffusion", "langevin", 0.16)
+        assert cfg.sample.norms == "batch" and cfg.sample.corrector_first and cfg.sample.eps == 1e-5
+    else:  # continuous DDPM++: Euler-Maruyama, no corrector, ending at 1e-3 (App. C, H.2)
+        assert (cfg.sample.predictor, cfg.sample.corrector, cfg.sample.eps) == ("euler_maruyama", "none", 1e-3)
     method = build(cfg)
     process = build_process(cfg.process)
     assert type(process) is {"ve": VESDE, "vp": VPSDE, "subvp": SubVPSDE}[kind]
@@ -40,6 +44,29 @@ def test_paper_configs_build(name, kind, ema):
         assert (process.sigma_min, process.sigma_max) == (0.01, 50.0)
     else:
         assert (process.beta_min, process.beta_max) == (0.1, 20.0)
+
+
+@pytest.mark.parametrize("kind", ["pc", "ode"])
+def test_sampling_grid_ends_at_sample_eps(kind):
+    """sample.eps sets where sampling ends (the paper: 1e-3 for VP, App. C); null keeps the process's eps."""
+    base = ["process.N=20"] + (["sample={kind: ode}"] if kind == "ode" else [])
+    for path in ("replications/score_sde/configs/smoke_digits.yaml", "replications/score_sde/configs/smoke_toy.yaml"):
+        cfg = load(path, Config, base)
+        plain = build(cfg)
+        assert cfg.sample.eps is None
+        assert float(plain.grid[0]) == 1.0 and float(plain.grid[-1]) == pytest.approx(cfg.process.eps)
+        if kind == "pc":  # null: exactly the process's own grid, so the smoke runs are unchanged
+            steps = cfg.sample.n_steps
+            torch.testing.assert_close(plain.grid, build_process(cfg.process).time_grid(steps), rtol=0, atol=0)
+        ended = build(load(path, Config, [*base, "sample.eps=1.0e-3"]))
+        assert float(ended.grid[0]) == 1.0 and float(ended.grid[-1]) == pytest.approx(1e-3)
+        assert len(ended.grid) == len(plain.grid) and ended.info["eps"] == 1e-3
+        assert torch.all(ended.grid[1:] < ended.grid[:-1])
+        if kind == "pc":  # uniform steps
+            steps = ended.grid[:-1] - ended.grid[1:]
+            torch.testing.assert_close(steps, torch.full_like(steps, (1 - 1e-3) / len(steps)))
+    with pytest.raises(ConfigError, match="sample.eps"):
+        load("replications/score_sde/configs/smoke_toy.yaml", Config, [*base, "sample.eps=1.5"])
 
 
 def test_process_kind_is_typed(tmp_path):

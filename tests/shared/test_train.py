@@ -100,3 +100,33 @@ def test_cosine_schedule_reaches_the_optimizer(tmp_path):
     expected = [learning_rate(cfg, int(r["step"]) - 1) for r in rows]  # a row logs the lr of its last step
     assert logged == pytest.approx(expected, rel=1e-5)
     assert logged == sorted(logged, reverse=True) and logged[-1] < 0.2 * cfg.lr
+
+
+def test_linear_schedule_decays_to_zero_after_warmup():
+    cfg = TrainConfig(steps=110, lr=1.0, warmup_steps=10, lr_schedule="linear")
+    assert learning_rate(cfg, 4) == pytest.approx(0.5)
+    assert [learning_rate(cfg, s) for s in (10, 60, 110)] == pytest.approx([1.0, 0.5, 0.0])
+
+
+@pytest.mark.parametrize("warmup", [False, True])
+def test_ema_follows_its_recursion_with_and_without_warmup(warmup):
+    """The EMA of a scalar weight set to w_n before update n: a copy at n = 1, then e <- d_n e + (1 - d_n) w_n with
+    d_n = min(decay, (1 + n) / (10 + n)) under warm-up (the score_sde / RectifiedFlow rule), else d_n = decay; the
+    count survives a state-dict round trip, so a resumed run blends as an uninterrupted one."""
+    from shared.train import make_ema
+
+    decay, weights = 0.99, [float(v) for v in (3, -1, 4, 1, -5, 9, 2, 6)]
+    net = nn.Linear(1, 1, bias=False)
+    ema = make_ema(net, decay, warmup)
+    expect = None
+    for n, w in enumerate(weights, start=1):
+        if n == 5:  # resume: a fresh average loaded from the saved state
+            state = ema.state_dict()
+            ema = make_ema(net, decay, warmup)
+            ema.load_state_dict(state)
+        with torch.no_grad():
+            net.weight.fill_(w)
+        ema.update_parameters(net)
+        d = min(decay, (1 + n) / (10 + n)) if warmup else decay
+        expect = w if n == 1 else d * expect + (1 - d) * w
+        assert ema.module.weight.item() == pytest.approx(expect, rel=1e-6), n

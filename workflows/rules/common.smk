@@ -16,6 +16,9 @@ RESULTS = config.get("results_dir", "results")  # tests point this at a temporar
 FEATURE_NETS = {"digits": "feature_nets/digits.pt"}  # data sets whose quality metric needs a trained feature net
 COMPARE_RUNS = {}  # filled below from config["compare"]: {(replication, experiment): run}
 
+# Runs made by a replication's reflow command from another run's checkpoint (train.smk's reflow rule).
+REFLOW_RUNS = sorted({r["experiment"] for r in config["runs"] if r.get("reflow_of")})
+
 wildcard_constraints:
     rep="|".join(REPLICATIONS),
     exp=r"[A-Za-z0-9_\-]+",
@@ -47,6 +50,28 @@ def find_run(rep, exp):
     raise ValueError(f"no run {rep}/{exp} in the workflow config")
 
 
+def run_entry(rep, exp):
+    """The `runs:` entry of a paper run (None for a comparison run or an unknown one)."""
+    return next((r for r in config["runs"] if r["replication"] == rep and r["experiment"] == exp), None)
+
+
+def reflow_parent(rep, exp):
+    """The experiment a reflowed run reflows (its `reflow_of`), or None."""
+    run = run_entry(rep, exp)
+    return run.get("reflow_of") if run else None
+
+
+def base_experiment(rep, exp):
+    """The experiment whose config a run comes from, through `checkpoint_of` and `reflow_of` links."""
+    seen = {exp}
+    while (run := run_entry(rep, exp)) is not None and (run.get("checkpoint_of") or run.get("reflow_of")):
+        exp = run.get("checkpoint_of") or run.get("reflow_of")
+        if exp in seen:
+            raise ValueError(f"workflow config: runs: {rep}/{exp}: checkpoint_of / reflow_of form a loop")
+        seen.add(exp)
+    return exp
+
+
 def trained_experiment(rep, exp):
     """The experiment whose checkpoint a run samples: its own, or a variant run's `checkpoint_of`."""
     if (rep, exp) in COMPARE_RUNS:
@@ -74,9 +99,10 @@ def variant_options(wildcards):
 
 def config_file(rep, exp):
     """The experiment config a run trains with: the paper's own file (a comparison run: its method's base config)."""
-    if (rep, exp) in COMPARE_RUNS:
-        return f"replications/{rep}/configs/{COMPARE_RUNS[(rep, exp)]['base']}.yaml"
-    return f"replications/{rep}/configs/{trained_experiment(rep, exp)}.yaml"
+    base = base_experiment(rep, exp)
+    if (rep, base) in COMPARE_RUNS:
+        return f"replications/{rep}/configs/{COMPARE_RUNS[(rep, base)]['base']}.yaml"
+    return f"replications/{rep}/configs/{base}.yaml"
 
 
 def train_overrides(rep, exp):
@@ -102,8 +128,9 @@ def shards(wildcards):
 
 def dataset(rep, exp):
     """The data set named by an experiment config (read as plain YAML; the CLI validates it)."""
-    if (rep, exp) in COMPARE_RUNS:
-        return COMPARE_RUNS[(rep, exp)]["data"]
+    base = base_experiment(rep, exp)
+    if (rep, base) in COMPARE_RUNS:
+        return COMPARE_RUNS[(rep, base)]["data"]
     with open(config_file(rep, exp)) as fh:
         return (yaml.safe_load(fh) or {}).get("data", {}).get("name")
 
@@ -139,10 +166,16 @@ def _check_runs():
             )
         if (r["replication"], r["experiment"]) in COMPARE_RUNS:
             continue  # a run of the comparison: its paper figures come from the comparison's checkpoint
+        name = f"{r['replication']}/{r['experiment']}"
         if bool(r.get("checkpoint_of")) != bool(r.get("set")):
             raise ValueError(
-                f"workflow config: runs: {r['replication']}/{r['experiment']}: a variant run needs both "
-                "checkpoint_of (the trained experiment) and set (its sample-time overrides)"
+                f"workflow config: runs: {name}: a variant run needs both checkpoint_of (the trained experiment) "
+                "and set (its sample-time overrides)"
+            )
+        if r.get("reflow_of") and (r.get("checkpoint_of") or not re.fullmatch(rf"{r['reflow_of']}_\d+rf", r["experiment"])):
+            raise ValueError(
+                f"workflow config: runs: {name}: a reflowed run is named <reflow_of>_<k>rf (as its checkpoint names "
+                f"itself), e.g. {r['reflow_of']}_2rf, and has no checkpoint_of"
             )
         path = config_file(r["replication"], r["experiment"])
         if not os.path.isfile(path):
@@ -284,15 +317,23 @@ _check_runs()
 
 
 def _matches(kind, rep, exp):
-    is_image = dataset(rep, exp) in IMAGE_SETS
-    return kind == "any" or (kind == "image") == is_image
+    """Whether a run's data is of a target's `data` kind: any, toy, image, or a data set's name (e.g. digits)."""
+    name = dataset(rep, exp)
+    if kind not in ("any", "toy", "image"):
+        return name == kind
+    return kind == "any" or (kind == "image") == (name in IMAGE_SETS)
+
+
+def trained_runs_of(rep):
+    """The runs of one replication with checkpoints of their own (not variant runs, which sample another's)."""
+    return [r for r in runs_of(rep) if not r.get("checkpoint_of")]
 
 
 def _run_files(value, rep):
     src = value.get("replication", rep)
     return [
         f"{RESULTS}/{src}/{r['experiment']}/seed{s}/{value['file']}"
-        for r in runs_of(src)
+        for r in trained_runs_of(src)
         for s in r.get("seeds", [0])
         if _matches(value.get("data", "any"), src, r["experiment"])
     ]
@@ -305,20 +346,23 @@ def _declared_extras():
         path = Path(f"replications/{rep}/targets.yaml")
         if not path.is_file():
             continue
-        runs = [(r["experiment"], s) for r in runs_of(rep) for s in r.get("seeds", [0])]
+        runs = [(r["experiment"], s) for r in trained_runs_of(rep) for s in r.get("seeds", [0])]
         for t in (yaml.safe_load(path.read_text()) or {}).get("targets", []):
             own = [run for run in runs if _matches(t.get("data", "any"), rep, run[0])]
             for item in t.get("foreach", [None]):
                 sub = (lambda text: text.replace("{item}", str(item))) if item is not None else (lambda text: text)
                 for run in own if t.get("per_run") else [None]:
                     base = f"{RESULTS}/{rep}/{run[0]}/seed{run[1]}" if run else f"{RESULTS}/{rep}"
-                    inputs = {}
+                    inputs, unmet = {}, False
                     for name, value in (t.get("inputs") or {}).items():
                         if isinstance(value, dict):
                             inputs[name] = _run_files(value, rep)
+                            unmet = unmet or not inputs[name]  # no run of that kind in this workflow config
                         else:
                             values = value if isinstance(value, list) else [value]
                             inputs[name] = [os.path.normpath(f"{base}/{sub(v)}") for v in values]
+                    if unmet:
+                        continue
                     out = f"{base}/{sub(t['output'])}"
                     fnet = feature_net_of(rep, run[0]) if run and t.get("feature_net") else []
                     extras[out] = {"command": sub(t["command"]), "inputs": inputs, "feature_net": fnet}

@@ -25,3 +25,30 @@ rule train:
     shell:
         "OMP_NUM_THREADS={threads} {params.launch} -m replications.{wildcards.rep} train --config {input.config} "
         "{params.overrides} --seed {wildcards.seed} --out {output.ckpt} ${{SLURM_JOB_ID:+{params.budget}}} >> {log} 2>&1"
+
+
+# A reflowed run (`reflow_of` in the workflow config): pairs from the parent run's flow, then training on them
+# (python -m replications.<rep> reflow); it writes the run's checkpoint in place of `train`.
+rule reflow:
+    input:
+        ckpt=lambda wc: f"{RESULTS}/{wc.rep}/{reflow_parent(wc.rep, wc.exp)}/seed{wc.seed}/checkpoint.pt",
+    output:
+        ckpt=f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/checkpoint.pt",
+    wildcard_constraints:
+        exp="|".join(re.escape(e) for e in REFLOW_RUNS) or "(?!x)x",
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/reflow.log",
+    benchmark:
+        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/reflow.benchmark.tsv"
+    threads: threads_for("train")
+    retries: res("reflow", "retries", 0)
+    resources:
+        **rule_resources("reflow"),
+    shell:
+        "OMP_NUM_THREADS={threads} python -m replications.{wildcards.rep} reflow --ckpt {input.ckpt} "
+        "--out {output.ckpt} >> {log} 2>&1"
+
+
+ruleorder: reflow > train
