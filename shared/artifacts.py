@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from shared.config import InputError
+
 FORMAT_VERSION = 2
 """Format of checkpoints, training states, sample files and metrics written here; files without one are 1."""
 OLDEST_READABLE = 1
@@ -37,7 +39,7 @@ SAMPLE_META_KEYS = ("replication", "sample_seeds", "nfe_per_sample")
 Fix = str | Callable[[], str]
 
 
-class ArtifactError(Exception):
+class ArtifactError(InputError):
     """A file given to a command is missing, damaged or not what it should be; one line says which and what to do."""
 
     def __init__(self, path: str | Path, problem: str, fix: Fix = ""):

@@ -22,11 +22,12 @@ from pathlib import Path
 import torch
 
 from shared import runner
-from shared.artifacts import ArtifactError, check_output
+from shared.artifacts import check_output
 from shared.config import ConfigError, load, to_dict
 from shared.distributed import EXIT_RESUME, TrainingStopped
 from shared.distributed import setup as setup_distributed
 from shared.distributed import teardown as teardown_distributed
+from shared.entry import guarded
 from shared.method import Spec
 from shared.utils import default_device
 
@@ -138,7 +139,11 @@ def _parser(spec: Spec) -> argparse.ArgumentParser:
     )
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
 
-    s = sub.add_parser("sample", help="draw samples with per-sample seeds (shards are batch-size independent)")
+    s = sub.add_parser(
+        "sample",
+        help="draw samples with per-sample seeds (batch-size independent unless the sampler uses batch statistics, "
+        "e.g. Score-SDE's batch-mean Langevin norms)",
+    )
     s.add_argument("--ckpt", required=True, type=Path)
     s.add_argument("--seeds", required=True, type=parse_seeds, help="inclusive seed range, e.g. 0-999")
     s.add_argument("--out", required=True, type=Path, help="output .npz")
@@ -263,17 +268,4 @@ def main(spec: Spec, argv: list[str] | None = None) -> None:
         def run() -> None:
             COMMANDS[args.command](args, spec)
 
-    try:
-        run()
-    except (ConfigError, ArtifactError, FileNotFoundError) as err:
-        _fail(str(err), 2)
-    except OSError as err:  # a full disk, a permission denied mid-run: the message names the file
-        where = f"{err.filename}: " if err.filename else ""
-        _fail(f"{where}{err.strerror or err}", 2)
-    except FloatingPointError as err:
-        _fail(str(err), 1)
-
-
-def _fail(message: str, status: int) -> None:
-    print(f"error: {' '.join(message.split())}", file=sys.stderr)
-    raise SystemExit(status) from None
+    guarded(run)

@@ -31,7 +31,12 @@ import yaml
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class InputError(Exception):
+    """A bad input (config, option, file, path): every entry point prints its one line and exits with status 2
+    (``shared.entry.guarded``)."""
+
+
+class ConfigError(InputError, ValueError):
     """A config value is missing, unknown, of the wrong type or out of range; the message names the file and key."""
 
 

@@ -4,9 +4,10 @@ One SLURM job may run N training processes (``torchrun --nproc-per-node N`` or `
 its rank in the environment, takes the GPU of its local rank (or the CPU) and joins a process group (NCCL on
 CUDA, gloo on CPU). Without those variables nothing is initialised and training runs in one process.
 
-``StopCondition`` turns SIGTERM / SIGUSR1 (SLURM's time-limit, preemption and ``--signal`` warnings) and an
-optional wall-clock budget into "checkpoint at the end of this step and exit with ``EXIT_RESUME``"; the rerun of
-the same command resumes from that checkpoint.
+``StopCondition`` turns SIGTERM / SIGUSR1 (SLURM's time-limit, preemption and ``--signal`` warnings), SIGINT (Ctrl-C,
+which reaches the jobs Snakemake runs locally too) and an optional wall-clock budget into "checkpoint at the end of
+this step and exit with ``EXIT_RESUME``"; the rerun of the same command resumes from that checkpoint. A second
+Ctrl-C stops at once.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch.distributed as dist
 EXIT_RESUME = 75
 """Exit status of a training run stopped early with its state saved (EX_TEMPFAIL): rerun it to continue."""
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)  # SIGINT: Ctrl-C, also through Snakemake
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,9 @@ class StopCondition:
 
     def _handle(self, signum, frame) -> None:
         self.reason = f"received {signal.Signals(signum).name}"
+        if signum == signal.SIGINT:  # a second Ctrl-C stops at once (KeyboardInterrupt), without saving
+            signal.signal(signal.SIGINT, self._previous.get(signal.SIGINT, signal.default_int_handler))
+            print("Ctrl-C: stopping after this step with the state saved (Ctrl-C again: stop now)", flush=True)
 
     def requested(self) -> bool:
         """True once a stop signal arrived or the time budget is spent (this process's view)."""

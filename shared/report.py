@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
 import os
 import re
 from pathlib import Path
 
 import pandas as pd
 import yaml
+
+from shared.artifacts import check_output, load_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,7 +30,7 @@ def gather(paths: list[Path], root: Path = REPO) -> pd.DataFrame:
     """One row per (run, metric): replication, experiment, dataset, seed, metric, value, stderr, paper, ..."""
     rows = []
     for path in paths:
-        report = json.loads(Path(path).read_text())
+        report = load_metrics(path)  # checked: one line naming a missing or damaged file
         paper = paper_numbers(report["replication"], root).get(report["experiment"], {})
         for metric, m in report["metrics"].items():
             rows.append(
@@ -154,9 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--metrics", nargs="+", type=Path, required=True, help="metrics JSON files")
     p.add_argument("--out-dir", type=Path, required=True)
     args = p.parse_args(argv)
-    missing = [str(m) for m in args.metrics if not m.is_file()]
-    if missing:
-        raise SystemExit(f"error: metrics file not found: {', '.join(missing)}")
+    # a path that cannot be written: one line, exit 2, before any compute
+    check_output(args.out_dir, folder=True, option="--out-dir")
     df = gather(args.metrics)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     _write(df.to_csv(index=False), args.out_dir / "runs.csv")
@@ -169,4 +169,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from shared.entry import run_main
+
+    run_main(main)

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from shared.distributed import StopCondition
 from shared.evaluate import evaluate_run
 from shared.method import Method, Spec, count_nfe, sample
 from shared.provenance import provenance
+from shared.runlock import RunLock
 from shared.train import fit
 from shared.utils import PerSampleGenerator, derive_seed
 
@@ -159,8 +161,14 @@ def train(
 ) -> None:
     """Train (resuming from the run folder's state) and write the final checkpoint ``out`` on rank 0.
 
-    ``experiment``: the run's name in its checkpoint and tables (default: the config file's stem).
+    ``experiment``: the run's name in its checkpoint and tables (default: the config file's stem). Rank 0 holds the
+    run folder's lock throughout (``shared.runlock``): a second process training the same run stops at once.
     """
+    with RunLock(out.parent) if ddp.is_main else nullcontext():
+        _train(spec, cfg, config_path, seed, out, ddp, max_minutes, experiment)
+
+
+def _train(spec, cfg, config_path: Path, seed: int, out: Path, ddp, max_minutes, experiment) -> None:
     experiment = experiment or config_path.stem
     device = ddp.device
     torch.manual_seed(derive_seed(seed, "init"))  # identical initial weights on every rank

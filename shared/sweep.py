@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from shared.artifacts import check_output
 from shared.atomic import save_json
 from shared.budgets import Budget
 from shared.evaluate import sample_quality
@@ -148,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--title", default=None)
     p.add_argument("--out", type=Path, required=True, help="PNG (tables and a .json beside it), or .json: rows only")
     args = p.parse_args(argv)
+    check_output(args.out)  # a path that cannot be written: one line, exit 2, before any compute
     if args.rows:
         rows = []
         for path in args.rows:
@@ -196,4 +198,6 @@ def read_rows(path: Path) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    from shared.entry import run_main
+
+    run_main(main)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from replications.ffjord.method import SPEC, build
+from shared.artifacts import check_output
 from shared.data.toy2d import sample_toy, toy_log_density
 from shared.method import count_nfe, sample
 from shared.provenance import provenance
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--out", required=True, type=Path)
     b.add_argument("--table", type=Path, default=None, help="Markdown NLL table (default: toy_nll.md beside --out)")
     args = p.parse_args(argv)
+    check_output(args.out)  # a path that cannot be written: one line, exit 2, before any compute
     if args.command == "panel":
         panel(args.ckpt, args.out, args.grid, args.n_samples, args.n_test, args.n_entropy, args.tol)
     else:
@@ -154,4 +156,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from shared.entry import run_main
+
+    run_main(main)

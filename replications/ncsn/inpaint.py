@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from replications.ncsn.method import SPEC
+from shared.artifacts import ArtifactError, check_output
 from shared.data.transforms import to_uint8
 from shared.provenance import provenance
 from shared.runner import load_run
@@ -40,7 +41,7 @@ def inpainting_grid(ckpt: Path, out: Path, n_images: int = 8, n_completions: int
 
     run = load_run(ckpt, SPEC)
     if not run.cfg.data.is_image:
-        raise SystemExit(f"inpaint: {ckpt} is a {run.cfg.data.name} run; inpainting needs images")
+        raise ArtifactError(ckpt, f"is a {run.cfg.data.name} run; inpainting needs an image run's checkpoint")
     method, s = run.method, run.cfg.sample
     test = run.data().test_uint8()[:n_images]
     observed = run.data().to_model(test, make_generator(0))
@@ -97,9 +98,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n-completions", type=int, default=5)
     p.add_argument("--side", choices=("right", "bottom"), default="right", help="the occluded half")
     args = p.parse_args(argv)
+    check_output(args.out)  # a path that cannot be written: one line, exit 2, before any compute
     info = inpainting_grid(args.ckpt, args.out, args.n_images, args.n_completions, args.side)
     print(json.dumps({k: v for k, v in info.items() if k != "provenance"}), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    from shared.entry import run_main
+
+    run_main(main)

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from replications.ncsn.score_figure import fig3_mixture
+from shared.artifacts import check_output
 from shared.fields import ScoreField
 from shared.processes import DiscreteVE
 from shared.provenance import provenance
@@ -79,8 +80,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n", type=int, default=1280, help="particles (Sec. 3.2.2: 1280)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    check_output(args.out)  # a path that cannot be written: one line, exit 2, before any compute
     print(json.dumps(mixture_figure(args.out, args.n, args.seed)["fractions"]), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    from shared.entry import run_main
+
+    run_main(main)

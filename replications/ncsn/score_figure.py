@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from shared.artifacts import check_output
 from shared.losses import DSMLoss, SigmaSquared
 from shared.mixture import GaussianMixture
 from shared.nets import MLPConfig, build_net
@@ -113,9 +114,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sigma", type=float, default=0.1, help="the one noise level of DSM")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    check_output(args.out)  # a path that cannot be written: one line, exit 2, before any compute
     info = score_figure(args.out, args.steps, args.seed, args.sigma)
     print(json.dumps({k: v for k, v in info.items() if k != "provenance"}), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    from shared.entry import run_main
+
+    run_main(main)

@@ -21,6 +21,7 @@ from scipy import stats
 
 from replications.pfgm.hemisphere import HemispherePrior
 from replications.pfgm.log_z import exact_field_xz, log_z_velocity
+from shared.artifacts import check_output
 from shared.fields import VelocityField
 from shared.figures import save
 from shared.ode import sample_euler, sample_ode
@@ -146,10 +147,13 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--out", type=Path, required=True, help="PNG (a .json is written beside it)")
         s.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    check_output(args.out)  # a path that cannot be written: one line, exit 2, before any compute
     info = (field_figure if args.command == "field" else disk_figure)(args.out, args.seed)
     args.out.with_suffix(".json").write_text(json.dumps({**info, "provenance": provenance()}, indent=2))
     print(json.dumps(info), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    from shared.entry import run_main
+
+    run_main(main)

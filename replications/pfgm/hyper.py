@@ -75,4 +75,6 @@ __all__ = ["PFGMHyperparameters", "pfgm_hyperparameters", "CIFAR10_MEAN_SQ_NORM"
 
 
 if __name__ == "__main__":
-    main()
+    from shared.entry import run_main
+
+    run_main(main)

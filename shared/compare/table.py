@@ -8,11 +8,11 @@ the files it came from.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
 
+from shared.artifacts import check_output, load_metrics
 from shared.report import paper_numbers, write_table
 
 QUALITY = ("fid", "fd_digits", "energy_distance", "mmd_rbf")  # lower is better, in this order of preference
@@ -46,7 +46,7 @@ def rows(paths: list[Path], labels: list[str], bases: list[str] | None = None) -
     paper's own numbers for the run's base experiment (``paper <metric>``, from ``replications/<paper>/paper.yaml``)."""
     out = []
     for i, (path, label) in enumerate(zip(paths, labels)):
-        report = json.loads(Path(path).read_text())
+        report = load_metrics(path)  # checked: one line naming a missing or damaged file
         row = {"method": label, "sampler": sampler_of(report), "seed": report["seed"], "nll": nll_kind(report)}
         row.update({k: m["value"] for k, m in report["metrics"].items()})
         paper = paper_numbers(report["replication"]).get(bases[i], {}) if bases else {}
@@ -104,11 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--notes", default="")
     p.add_argument("--out", type=Path, required=True, help="<out>.md, .csv (numbers) and .tex")
     args = p.parse_args(argv)
+    check_output(args.out)  # a path that cannot be written: one line, exit 2, before any compute
     if len(args.labels) != len(args.metrics):
         p.error(f"--labels: {len(args.labels)} labels for {len(args.metrics)} metrics files")
-    missing = [str(m) for m in args.metrics if not m.is_file()]
-    if missing:
-        raise SystemExit(f"error: metrics file not found: {', '.join(missing)}")
     if args.bases is not None and len(args.bases) != len(args.metrics):
         p.error(f"--bases: {len(args.bases)} names for {len(args.metrics)} metrics files")
     table = summarize(rows(args.metrics, args.labels, args.bases))

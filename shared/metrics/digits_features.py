@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from shared.artifacts import load_feature_net, load_state
+from shared.artifacts import check_output, load_feature_net, load_state
 from shared.data.images import load_images
 from shared.metrics.fid import frechet_distance, stats
 from shared.utils import make_generator
@@ -251,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"optimiser steps (default: {DEFAULT_STEPS})")
     args = parser.parse_args(argv)
+    check_output(args.out)  # a path that cannot be written: one line, exit 2, before any compute
     result = train_classifier(args.seed, args.steps)  # saved below, only if good enough
     print(
         f"digits classifier: held-out accuracy {result['accuracy']:.4f} (360 test images), seed {args.seed}, "
@@ -264,4 +265,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from shared.entry import run_main
+
+    run_main(main)

@@ -28,7 +28,7 @@ KILL_STEPS = sorted(random.Random(TEST_SEED).sample(range(2, STEPS), 3))
 
 
 def train(out):
-    sets = [f"train.steps={STEPS}", f"train.checkpoint_every={EVERY}", "train.log_every=5"]
+    sets = [f"train.steps={STEPS}", f"train.checkpoint_every={EVERY}", "train.log_every=3"]  # rows across states
     return ["train", "--config", str(TINY), "--seed", "3", "--out", str(out), "--device", "cpu"] + [
         a for s in sets for a in ("--set", s)
     ]
