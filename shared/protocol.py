@@ -79,6 +79,14 @@ def _text(value: Any, where: str, name: str, required: bool = True) -> str:
     return value
 
 
+def _check_mapping(value: Any, allowed: set[str], where: str, wanted: str) -> None:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a mapping with {wanted}")
+    unknown = set(value) - allowed
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+
+
 def read(folder: str | Path) -> list[Table]:
     """The tables of ``folder/protocol.yaml``; a malformed file raises ConfigError naming the table, row and key."""
     path = Path(folder) / "protocol.yaml"
@@ -88,11 +96,7 @@ def read(folder: str | Path) -> list[Table]:
     tables = []
     for tid, body in data.items():
         where = f"{path}: {tid}"
-        if not isinstance(body, dict):
-            raise ConfigError(f"{where}: expected a mapping with title, rows (and optionally config, overrides)")
-        unknown = set(body) - TABLE_KEYS
-        if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(TABLE_KEYS)}")
+        _check_mapping(body, TABLE_KEYS, where, "title, rows (and optionally config, overrides)")
         overrides = body.get("overrides") or []
         if not isinstance(overrides, list) or not all(isinstance(o, str) and "=" in o for o in overrides):
             raise ConfigError(f"{where}: overrides: expected a list of KEY=VALUE strings")
@@ -102,11 +106,7 @@ def read(folder: str | Path) -> list[Table]:
         rows = []
         for i, r in enumerate(raw_rows):
             at = f"{where}: rows[{i}]"
-            if not isinstance(r, dict):
-                raise ConfigError(f"{at}: expected a mapping with section, what, paper, source, ours")
-            unknown = set(r) - ROW_KEYS
-            if unknown:
-                raise ConfigError(f"{at}: unknown key(s) {sorted(unknown)}; allowed: {sorted(ROW_KEYS)}")
+            _check_mapping(r, ROW_KEYS, at, "section, what, paper, source, ours")
             for name in ("paper", "ours"):
                 if name not in r:
                     raise ConfigError(f"{at}: {name}: missing (write null for 'not stated')")
@@ -181,8 +181,16 @@ def resolve(folder: Path, table: Table) -> tuple[Any, dict]:
 
 
 def n_params(spec: Any, cfg: Any) -> int:
-    """Parameter count of the net a config builds."""
-    return sum(p.numel() for p in spec.build(cfg).net.parameters())
+    """Parameter count of the net a config builds: on the meta device (shapes only, no memory, no init), or on the
+    CPU for a builder that computes with real numbers."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            net = spec.build(cfg).net
+    except (NotImplementedError, RuntimeError):
+        net = spec.build(cfg).net
+    return sum(p.numel() for p in net.parameters())
 
 
 def problems(folder: str | Path, runs: list[dict] | None = None) -> list[str]:

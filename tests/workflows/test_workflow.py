@@ -162,3 +162,30 @@ def test_report_opens_in_a_browser_with_every_table_and_figure(tiny_run, tmp_pat
         show("summary.html")
         b.wait_for("document.querySelectorAll('iframe').length > 0")
         assert "tiny_toy" in b.frame_text()
+
+
+def test_reflowed_and_variant_runs_build_their_chain(tmp_path):
+    """A reflowed run (reflow_of) is made by the reflow rule from its parent's checkpoint, a variant of it samples that
+    checkpoint with its overrides and trains nothing; a reflowed run not named <parent>_<k>rf is refused."""
+    cfg = tmp_path / "chain.yaml"
+    cfg.write_text(
+        "runs:\n"
+        "  - {replication: flow_matching, experiment: smoke_toy_rectified, n_samples: 10}\n"
+        "  - {replication: flow_matching, experiment: smoke_toy_rectified_2rf, reflow_of: smoke_toy_rectified,"
+        " n_samples: 10}\n"
+        "  - {replication: flow_matching, experiment: smoke_toy_rectified_2rf_e1,"
+        " checkpoint_of: smoke_toy_rectified_2rf, set: ['sample={kind: euler, n_steps: 1}'], n_samples: 10}\n"
+        "sample: {shard_size: 10}\ncompare: null\n"
+    )
+    res = snakemake("-n", "-p", "--configfile", str(cfg), "--config", f"results_dir={tmp_path}/r")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    fm = f"{tmp_path}/r/flow_matching"
+    assert f"reflow --ckpt {fm}/smoke_toy_rectified/seed0/checkpoint.pt --out {fm}/smoke_toy_rectified_2rf/seed0" in out
+    assert f"sample --ckpt {fm}/smoke_toy_rectified_2rf/seed0/checkpoint.pt --seeds 0-9 --experiment " in out
+    assert "'sample={kind: euler, n_steps: 1}'" in out
+    assert out.count("replications.flow_matching train ") == 1  # only the parent trains
+    renamed = cfg.read_text().replace("experiment: smoke_toy_rectified_2rf, reflow_of", "experiment: x2, reflow_of")
+    cfg.write_text(renamed)
+    bad = snakemake("-n", "--configfile", str(cfg), "--config", f"results_dir={tmp_path}/r")
+    assert bad.returncode != 0 and "named <reflow_of>_<k>rf" in bad.stdout + bad.stderr
