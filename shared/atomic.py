@@ -1,7 +1,8 @@
-"""Atomic writes of every file the command line writes: a hidden temporary file beside the target, fsync, rename.
+"""Atomic writes of every file the project writes: a hidden temporary file beside the target, fsync, rename.
 
-A kill -9 or a full disk never leaves a partial file under the final name, and the previous version stays
-loadable; ``shared.artifacts`` reads the files back.
+Checkpoints, samples, metrics, tables, reports, figures, FID statistics and the feature net all go through
+``atomic_write``: a kill -9 or a full disk never leaves a partial file under the final name, and the previous version
+stays loadable; ``shared.artifacts`` reads the files back. Light to import (torch and matplotlib only when used).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-import torch
 
 
 def _tmp_prefix(path: Path) -> str:
@@ -79,8 +79,17 @@ def _remove_stale(path: Path) -> None:
 
 def save_torch(obj: dict, path: str | Path) -> None:
     """``torch.save`` atomically (plain tensors and containers only, so it reloads with ``weights_only``)."""
+    import torch
+
     with atomic_write(path) as fh:
         torch.save(obj, fh)
+
+
+def save_figure(fig, path: str | Path, **savefig) -> None:
+    """A matplotlib figure atomically, in the format of ``path``'s suffix (``savefig`` options: dpi, bbox_inches)."""
+    path = Path(path)
+    with atomic_write(path) as fh:
+        fig.savefig(fh, format=path.suffix.lstrip(".") or "png", **savefig)
 
 
 def save_npz(arrays: dict[str, np.ndarray], path: str | Path) -> None:
@@ -100,4 +109,4 @@ def save_text(text: str, path: str | Path) -> None:
         fh.write(text.encode())
 
 
-__all__ = ["atomic_write", "save_json", "save_npz", "save_text", "save_torch"]
+__all__ = ["atomic_write", "save_figure", "save_json", "save_npz", "save_text", "save_torch"]

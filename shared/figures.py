@@ -12,12 +12,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from shared.atomic import save_figure  # noqa: E402
+
 
 def save(fig, path: Path, dpi: int = 150) -> None:
     """Write a figure (parent folders made, tight bounding box) and close it: every figure script uses this."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    save_figure(fig, path, dpi=dpi, bbox_inches="tight")  # atomically, as every file
     plt.close(fig)
 
 

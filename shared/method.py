@@ -9,6 +9,7 @@ scripts, sweeps and the CLI all sample the same way.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from shared.fields import Field
 from shared.likelihood import NLL
 from shared.priors import Prior
 from shared.train import Loss
-from shared.utils import Generator
+from shared.utils import Generator, PerSampleGenerator
 
 NLLFn = Callable[[nn.Module, Tensor, torch.Generator], NLL]
 """(net, x (B, *D) in model space, generator) -> NLL (B,)."""
@@ -74,6 +75,50 @@ def sample(
     with torch.no_grad():
         x_prior = method.prior.sample(shape, generator, device)
         return method.sampler(method.field, x_prior, method.grid.to(device), generator=generator, callback=callback)
+
+
+@dataclass(frozen=True)
+class Draw:
+    """Samples of per-sample seeds: ``x`` (N, *D) float32 on the CPU, the mean NFE per sample (the mean over batches
+    of the net's forward calls), and the wall seconds of the whole draw."""
+
+    x: Tensor
+    nfe_per_sample: float
+    wall_s: float
+
+
+def draw(
+    method: Method,
+    shape: Sequence[int],
+    seeds: Sequence[int],
+    batch_size: int,
+    device: torch.device | str = "cpu",
+    *,
+    out: Tensor | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Draw:
+    """The one batched per-seed sampling loop (CLI, sweeps, reflow, figure scripts): sample i is drawn from
+    ``seeds[i]`` alone (``PerSampleGenerator``), so any batch size gives the same samples, but for a sampler that
+    uses batch statistics (Score-SDE's batch-mean Langevin norms).
+
+    Args:
+        shape: one sample's shape D.
+        out: a preallocated (N, *D) CPU tensor to fill (no second copy of a large draw); default: a new one.
+        progress: called with the number of samples drawn so far after each batch.
+    """
+    start = time.perf_counter()
+    x = torch.empty(len(seeds), *shape) if out is None else out
+    calls_per_batch = []
+    for lo in range(0, len(seeds), batch_size):
+        chunk = list(seeds[lo : lo + batch_size])
+        with count_nfe(method.net) as calls:
+            batch = sample(method, (len(chunk), *shape), generator=PerSampleGenerator(chunk, device), device=device)
+        x[lo : lo + len(chunk)] = batch.float().cpu()
+        calls_per_batch.append(calls[0])
+        if progress is not None:
+            progress(lo + len(chunk))
+    nfe = sum(calls_per_batch) / len(calls_per_batch) if calls_per_batch else 0.0
+    return Draw(x, float(nfe), time.perf_counter() - start)
 
 
 @contextmanager

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import os
 import re
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pandas as pd
 import yaml
 
 from shared.artifacts import check_output, load_metrics
+from shared.atomic import save_text
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,9 +107,7 @@ def to_markdown(summary: pd.DataFrame) -> str:
 
 
 def _write(text: str, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    save_text(text, path)  # atomically
 
 
 _HTML = """<!DOCTYPE html>

@@ -12,7 +12,6 @@ import importlib
 import json
 import os
 import sys
-import time
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from shared.data.source import DataSource
 from shared.data.transforms import to_uint8
 from shared.distributed import StopCondition
 from shared.evaluate import evaluate_run
-from shared.method import Method, Spec, count_nfe, sample
+from shared.method import Draw, Method, Spec, draw, sample
 from shared.provenance import provenance
 from shared.runlock import RunLock
 from shared.train import fit
@@ -212,28 +211,26 @@ def _train(spec, cfg, config_path: Path, seed: int, out: Path, ddp, max_minutes,
     print(f"wrote {out}", flush=True)
 
 
-def sample_seeds(run: Run, seeds: Sequence[int], batch_size: int, device: torch.device) -> tuple[torch.Tensor, float]:
-    """Samples (N, *D) on CPU for per-sample ``seeds`` (batch-size independent) and the mean NFE per sample."""
-    chunks, nfe = [], []
+def sample_seeds(run: Run, seeds: Sequence[int], batch_size: int, device: torch.device) -> Draw:
+    """The run's samples of per-sample ``seeds`` (``shared.method.draw``) with a progress bar (a line per batch off
+    a terminal)."""
     bar = tqdm(total=len(seeds), desc=f"sample {run.spec.name}/{run.experiment}", unit="img", disable=None)
-    for start in range(0, len(seeds), batch_size):
-        batch = list(seeds[start : start + batch_size])
-        with count_nfe(run.method.net) as calls:
-            x = sample(run.method, (len(batch), *run.shape), generator=PerSampleGenerator(batch, device), device=device)
-        chunks.append(x.float().cpu())
-        nfe.append(calls[0])
-        bar.update(len(batch))
+
+    def progress(done: int) -> None:
+        bar.update(done - bar.n)
         if not sys.stderr.isatty():
-            print(f"sampled {start + len(batch)}/{len(seeds)}", flush=True)
-    bar.close()
-    return torch.cat(chunks), float(np.mean(nfe))
+            print(f"sampled {done}/{len(seeds)}", flush=True)
+
+    try:
+        return draw(run.method, run.shape, seeds, batch_size, device, progress=progress)
+    finally:
+        bar.close()
 
 
 def write_samples(run: Run, seeds: Sequence[int], batch_size: int, device: torch.device, out: Path, weights: str):
     """Sample ``seeds`` and write them atomically to ``out`` (.npz: x, uint8 for images, seeds, metadata)."""
-    t0 = time.perf_counter()
-    x, nfe = sample_seeds(run, seeds, batch_size, device)
-    wall = time.perf_counter() - t0
+    drawn = sample_seeds(run, seeds, batch_size, device)
+    x, nfe, wall = drawn.x, drawn.nfe_per_sample, drawn.wall_s
     if not torch.isfinite(x).all():
         raise FloatingPointError(f"non-finite samples from {run.path}; not writing {out}")
     meta = {

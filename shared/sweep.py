@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,23 +28,15 @@ from shared.artifacts import check_output
 from shared.atomic import save_json
 from shared.budgets import Budget
 from shared.evaluate import sample_quality
-from shared.method import Method, count_nfe, sample
+from shared.method import Method, draw
 from shared.provenance import provenance
 from shared.runner import Run, load_run
-from shared.utils import PerSampleGenerator
 
 
-def draw(method: Method, run: Run, n: int, batch_size: int, device: torch.device | str = "cpu"):
+def draw_n(method: Method, run: Run, n: int, batch_size: int, device: torch.device | str = "cpu"):
     """n samples with per-sample seeds 0..n-1: (x (n, *D) on CPU, NFE per sample, wall seconds per 1000 samples)."""
-    chunks, calls_per_batch = [], []
-    start = time.perf_counter()
-    for lo in range(0, n, batch_size):
-        gen = PerSampleGenerator(range(lo, min(lo + batch_size, n)), device)
-        with count_nfe(method.net) as calls:
-            chunks.append(sample(method, (len(gen), *run.shape), generator=gen, device=device).float().cpu())
-        calls_per_batch.append(calls[0])
-    wall = time.perf_counter() - start
-    return torch.cat(chunks), sum(calls_per_batch) / len(calls_per_batch), 1000 * wall / n
+    drawn = draw(method, run.shape, range(n), batch_size, device)
+    return drawn.x, drawn.nfe_per_sample, 1000 * drawn.wall_s / n
 
 
 def sweep_run(
@@ -77,7 +68,7 @@ def sweep_run(
     for family, budget in tqdm(jobs, desc=f"sweep {label}", disable=None):
         method = own[family].method(run, budget)
         try:
-            x, nfe, s_per_1000 = draw(method, run, n, batch_size, device)
+            x, nfe, s_per_1000 = draw_n(method, run, n, batch_size, device)
         except FloatingPointError as err:  # an adaptive solve that stalls at this tolerance: a missing point
             print(f"{label} {family} {budget:g}: {err}", flush=True)
             x, nfe, s_per_1000 = None, float("nan"), float("nan")

@@ -18,11 +18,12 @@ import torch
 
 from replications.ffjord.method import SPEC, build
 from shared.artifacts import check_output
+from shared.atomic import save_npz
 from shared.data.toy2d import sample_toy, toy_log_density
-from shared.method import count_nfe, sample
+from shared.method import draw
 from shared.provenance import provenance
 from shared.runner import load_run
-from shared.utils import PerSampleGenerator, derive_seed, make_generator
+from shared.utils import derive_seed, make_generator
 
 LIM = 4.0  # the figure's window [-4, 4]^2, as the paper's
 
@@ -58,8 +59,8 @@ def panel(
         pts = torch.stack([xx.flatten(), yy.flatten()], dim=1)
         gen = make_generator(0)
         logp = torch.cat([-method.nll(method.net, p, gen).nats for p in pts.split(5000)]).reshape(grid, grid)
-        with count_nfe(method.net) as calls:  # NFE of sampling, counted as the CLI counts it
-            samples = sample(method, (n_samples, 2), generator=PerSampleGenerator(range(n_samples)))
+        drawn = draw(method, (2,), range(n_samples), n_samples)  # one batch, counted as the CLI counts it
+        samples = drawn.x
         test = sample_toy(name, n_test, make_generator(derive_seed(seed, "figure-test")))
         nll = torch.cat([method.nll(method.net, p, gen).nats for p in test.split(1000)])
     true = toy_log_density(name, sample_toy(name, n_entropy, make_generator(derive_seed(seed, "figure-entropy"))))
@@ -70,19 +71,21 @@ def panel(
         "train_steps": ckpt["step"],
         "nll_nats": _mean_se(nll),
         "entropy_nats": entropy,
-        "sample_nfe": calls[0],
+        "sample_nfe": drawn.nfe_per_sample,
         "end_time": float(method.net.end_times.detach().sum()),
         "eval_tol": [cfg.ode.atol, cfg.ode.rtol],
         "checkpoint": str(ckpt_path),
         "provenance": provenance(),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, hist=hist.T, logp=logp.numpy(), samples=samples.numpy(), info=np.asarray(json.dumps(info)))
+    save_npz(
+        {"hist": hist.T, "logp": logp.numpy(), "samples": samples.numpy(), "info": np.asarray(json.dumps(info))}, out
+    )
     print(json.dumps(info), flush=True)
 
 
 def assemble(panels: list[Path], out: Path, table: Path) -> None:
     """Rows: data histogram, learned density, samples; one column per toy set. Writes the PNG and a Markdown table."""
+    from shared import figures
     from shared.figures import plt
 
     loaded = [dict(np.load(p)) for p in panels]
@@ -104,9 +107,7 @@ def assemble(panels: list[Path], out: Path, table: Path) -> None:
     for i, label in enumerate(["data", "FFJORD density", "FFJORD samples"]):
         axes[i, 0].set_ylabel(label, fontsize=8)
     fig.subplots_adjust(wspace=0.03, hspace=0.03)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90, bbox_inches="tight")  # a commit-size PNG (< 300 KB)
-    plt.close(fig)
+    figures.save(fig, out, dpi=90)  # a commit-size PNG (< 300 KB)
     import pandas as pd
 
     from shared.report import write_table

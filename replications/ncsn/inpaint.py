@@ -17,6 +17,7 @@ import torch
 
 from replications.ncsn.method import SPEC
 from shared.artifacts import ArtifactError, check_output
+from shared.atomic import save_json
 from shared.data.transforms import to_uint8
 from shared.provenance import provenance
 from shared.runner import load_run
@@ -81,7 +82,7 @@ def inpainting_grid(ckpt: Path, out: Path, n_images: int = 8, n_completions: int
         "step_lr": s.step_lr,
         "provenance": provenance(),
     }
-    out.with_suffix(".json").write_text(json.dumps(info, indent=2))
+    save_json(info, out.with_suffix(".json"))
     return info
 
 

@@ -19,6 +19,7 @@ import torch
 
 from replications.ncsn.score_figure import fig3_mixture
 from shared.artifacts import check_output
+from shared.atomic import save_json
 from shared.fields import ScoreField
 from shared.processes import DiscreteVE
 from shared.provenance import provenance
@@ -66,7 +67,7 @@ def mixture_figure(out: Path, n: int = 1280, seed: int = 0) -> dict:
     fig.suptitle("0.8 N((5,5), I) + 0.2 N((-5,-5), I), exact scores (NCSN Fig. 3)")
     save(fig, out, dpi=100)
     info = {"fractions": fractions, "n": n, "seed": seed, "provenance": provenance()}
-    out.with_suffix(".json").write_text(json.dumps(info, indent=2))
+    save_json(info, out.with_suffix(".json"))
     return info
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from shared.artifacts import check_output
+from shared.atomic import save_json
 from shared.losses import DSMLoss, SigmaSquared
 from shared.mixture import GaussianMixture
 from shared.nets import MLPConfig, build_net
@@ -98,7 +99,7 @@ def score_figure(out: Path, steps: int = 3000, seed: int = 0, sigma: float = 0.1
     )
     save(fig, out, dpi=100)
     info = {**stats, "steps": steps, "sigma": sigma, "seed": seed, "provenance": provenance()}
-    out.with_suffix(".json").write_text(json.dumps(info, indent=2))
+    save_json(info, out.with_suffix(".json"))
     return info
 
 

@@ -22,6 +22,7 @@ from scipy import stats
 from replications.pfgm.hemisphere import HemispherePrior
 from replications.pfgm.log_z import exact_field_xz, log_z_velocity
 from shared.artifacts import check_output
+from shared.atomic import save_json
 from shared.fields import VelocityField
 from shared.figures import save
 from shared.ode import sample_euler, sample_ode
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     check_output(args.out)  # a path that cannot be written: one line, exit 2, before any compute
     info = (field_figure if args.command == "field" else disk_figure)(args.out, args.seed)
-    args.out.with_suffix(".json").write_text(json.dumps({**info, "provenance": provenance()}, indent=2))
+    save_json({**info, "provenance": provenance()}, args.out.with_suffix(".json"))
     print(json.dumps(info), flush=True)
 
 

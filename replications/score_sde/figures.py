@@ -15,7 +15,6 @@ predictor-only / corrector-only / PC / ODE at a matched budget of score evaluati
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ import torch
 
 from replications.score_sde.method import sampling_grid
 from shared.artifacts import check_output
+from shared.atomic import save_json
 from shared.evaluate import sample_quality
 from shared.fields import ScoreField, VelocityField
 from shared.figures import save
@@ -210,7 +210,7 @@ def nfe_vs_tolerance(ckpts: list[Path], out: Path, n: int, tolerances: list[floa
     ax.set_title("Probability-flow ODE: NFE against solver tolerance")
     ax.legend(fontsize=7)
     save(fig, out, dpi=110)
-    out.with_suffix(".json").write_text(json.dumps({"tolerances": tolerances, "nfe": curves}, indent=2))
+    save_json({"tolerances": tolerances, "nfe": curves}, out.with_suffix(".json"))
     return curves
 
 

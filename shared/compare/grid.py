@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.artifacts import check_output, load_samples
+
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m shared.compare grid", description=__doc__)
@@ -18,6 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--title", default="")
     p.add_argument("--out", type=Path, required=True, help="PNG")
     args = p.parse_args(argv)
+    check_output(args.out)  # a path that cannot be written: one line, exit 2, before any compute
     if len(args.labels) != len(args.samples):
         p.error(f"--labels: {len(args.labels)} labels for {len(args.samples)} sample files")
     from shared.figures import plt, save
@@ -27,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.5 * rows), squeeze=False)
     lim = None
     for ax, path, label in zip(axes.flat, args.samples, args.labels):
+        load_samples([path])  # checked first: one line naming a missing or damaged shard
         with np.load(path) as f:
             seeds = f["seeds"]
             if "uint8" in f.files:

@@ -17,8 +17,6 @@ Train the classifier once (800 steps, about 8-12 s on 2 CPU cores, held-out accu
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from shared.artifacts import check_output, load_feature_net, load_state
+from shared.atomic import save_torch
 from shared.data.images import load_images
 from shared.metrics.fid import frechet_distance, stats
 from shared.utils import make_generator
@@ -101,19 +100,6 @@ def accuracy(classifier: DigitsClassifier, images_uint8: Tensor, labels: Tensor)
     return float((pred == labels).to(torch.float64).mean())
 
 
-def _atomic_torch_save(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def train_classifier(
     seed: int,
     steps: int = DEFAULT_STEPS,
@@ -168,7 +154,7 @@ def train_classifier(
         "format": CHECKPOINT_FORMAT,
     }
     if out is not None:
-        _atomic_torch_save(result, Path(out))
+        save_torch(result, Path(out))
     return result
 
 
@@ -260,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     if result["accuracy"] < MIN_ACCURACY:
         print(f"error: accuracy below {MIN_ACCURACY}; the feature space is not trustworthy")
         return 1
-    _atomic_torch_save(result, args.out)
+    save_torch(result, args.out)
     return 0
 
 

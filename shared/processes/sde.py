@@ -51,11 +51,6 @@ class SDE(GaussianProcess):
         """Uniform grid T -> t_min with ``n_steps`` steps (default the process's N)."""
         return torch.linspace(self.T, self.t_min, (n_steps or self.n_steps) + 1, device=device)
 
-    def discretize(self, x: Tensor, t: Tensor, dt: float) -> tuple[Tensor, Tensor]:
-        """One forward step x_{t+dt} = x + f dt + G z: Euler-Maruyama f dt (B, *D), G (B,); subclasses may refine."""
-        f, g = self.sde(x, t)
-        return f * dt, g * math.sqrt(dt)
-
     def reverse(self, score: VectorField) -> ReverseSDE:
         """The reverse-time SDE dx = [f - g^2 score] dt + g dw_bar (Eq. 6)."""
         return ReverseSDE(self, score)
@@ -154,7 +149,3 @@ class VESDE(SDE):
 
     def diffusion(self, t: Tensor) -> Tensor:
         return self.sigma(t) * math.sqrt(2 * math.log(self.sigma_max / self.sigma_min))
-
-    def discrete_sigmas(self) -> Tensor:
-        """NCSN's geometric noise levels sigma_1 < ... < sigma_N (SMLD, Song & Ermon 2019, Sec. 4.2)."""
-        return torch.exp(torch.linspace(math.log(self.sigma_min), math.log(self.sigma_max), self.n_steps))

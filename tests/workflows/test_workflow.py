@@ -24,11 +24,35 @@ def test_lint_is_clean():
     assert "Congratulations" in res.stdout + res.stderr
 
 
+def _job_counts(out: str) -> dict[str, int]:
+    table = out[out.index("Job stats:") :].splitlines()[3:]
+    return {row.split()[0]: int(row.split()[1]) for row in table if len(row.split()) == 2 and row.split()[1].isdigit()}
+
+
 def test_paper_config_builds_a_dag():
+    """paper.yaml: the runs of every cited row (trained, reflowed, variants that train nothing) and no comparison."""
     res = snakemake("-n", "--configfile", "workflows/config/paper.yaml")
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout + res.stderr
     assert "results/ddpm/cifar10/seed0/samples/45000-49999.npz" in out  # 50k samples in 10 shards of 5000
+    jobs = _job_counts(out)
+    assert (jobs["train"], jobs["reflow"], jobs["evaluate"]) == (11, 1, 16), jobs
+    assert not any(name.startswith("compare") for name in jobs) and "compare_" not in out
+
+
+def test_the_cifar10_comparison_builds_its_own_dag():
+    """compare_cifar10.yaml on top of paper.yaml: 9 methods on DDPM's net and budget, nothing of the paper runs;
+    PFGM keeps its 4096 charges and FFJORD its own net and budget."""
+    res = snakemake("-n", "-p", "--configfile", "workflows/config/paper.yaml", "workflows/config/compare_cifar10.yaml")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    jobs = _job_counts(out)
+    assert jobs["train"] == 9 and jobs["compare_table"] == 1 and "tables" not in jobs, jobs
+    trains = [line for line in out.splitlines() if " train --config " in line]
+    pfgm = next(c for c in trains if "compare_cifar10_pfgm " in c)
+    assert pfgm.rindex("train.batch_size=4096") > pfgm.index("train.batch_size=128")  # the method's own value wins
+    ffjord = next(c for c in trains if "compare_cifar10_ffjord " in c)
+    assert "--set train." not in ffjord and "net=" not in ffjord
 
 
 def test_papers_own_smoke_configs_build_a_dag_without_the_comparison(tmp_path):

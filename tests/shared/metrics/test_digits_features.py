@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from shared.atomic import save_torch
 from shared.metrics import digits_features as df
 
 TEST_STEPS = 400  # held-out accuracy at 400 steps over seeds 0..5 (measured): 0.958-0.983; seed 0: 0.961
@@ -55,7 +56,7 @@ def test_fd_digits_ranks_real_digits_below_noise(trained):
 
 def test_save_load_roundtrip(trained, tmp_path):
     path = tmp_path / "sub" / "digits.pt"
-    df._atomic_torch_save(trained, path)
+    save_torch(trained, path)  # how train_classifier and the CLI write it
     assert [p.name for p in path.parent.iterdir()] == ["digits.pt"]  # no temp file left behind
     model = df.load_classifier(path)
     x = df.to_input(df.digits_split()[2][:7])
