@@ -1,7 +1,7 @@
-"""``python`` for the interrupted-workflow test: the real interpreter, with every training step made 50 ms slower,
-and (with SLOW_PYTHON_PAUSE_AT=k and SLOW_PYTHON_DIR=folder) the first training run paused in step k until the
-test says so: it writes ``folder/paused`` when it reaches the step and waits for ``folder/resume``. The test then
-knows that training is mid-run, whatever the machine's load, when it presses Ctrl-C.
+"""``python`` for the interrupted-workflow test: the real interpreter, with (SLOW_PYTHON_PAUSE_AT=k and
+SLOW_PYTHON_DIR=folder) the first training run paused in step k until the test says so: it writes ``folder/paused``
+when it reaches the step and waits for ``folder/resume``. The test then knows that training is mid-run, whatever
+the machine's load, when it presses Ctrl-C (an earlier version slowed every step by 50 ms and hoped).
 
 A shell script named ``python`` early on PATH runs ``<interpreter> slow_python.py ARGS``; ``-m MODULE ...`` runs the
 module as ``python -m`` would (the working directory first on sys.path), anything else is handed to the interpreter.
@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-DELAY_S = 0.05
 PAUSE_TIMEOUT_S = 300
 
 args = sys.argv[1:]
@@ -29,7 +28,6 @@ if "train" in sys.argv[1:2]:
     folder = Path(os.environ.get("SLOW_PYTHON_DIR", "."))
 
     def slow_batch(self, step, *a, **k):
-        time.sleep(DELAY_S)
         if step == pause_at and not (folder / "paused").exists():  # only the first run pauses
             (folder / "paused").write_text(str(os.getpid()))
             deadline = time.monotonic() + PAUSE_TIMEOUT_S
