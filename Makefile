@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install smoke report test test-slurm lint paper-dry-run bench clean
+.PHONY: install smoke report test test-slurm test-faults-under-load lint paper-dry-run bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ TEST_WORKERS ?= auto
 test: install
 	@start=$$(date +%s); $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=12; rc=$$?; \
 	  echo "make test: $$(( $$(date +%s) - start )) s"; exit $$rc
+
+# The fault-injection suite (kill -9, disk full, Ctrl-C, bad inputs) beside two busy processes, as on a loaded node:
+# a fault test that needs an idle machine is a bug. .ci/run runs it once before the suite.
+test-faults-under-load: install
+	@busy() { while :; do :; done; }; busy & b1=$$!; busy & b2=$$!; start=$$(date +%s); \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/faults; rc=$$?; kill $$b1 $$b2; \
+	  echo "test-faults-under-load: $$(( $$(date +%s) - start )) s"; exit $$rc
 
 # The workflow through a real single-node SLURM (.ci/slurm.sh starts it as root and stops it afterwards);
 # skipped, with the reason printed, where SLURM cannot be started (not root, no apt-get).
