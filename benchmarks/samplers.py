@@ -85,11 +85,11 @@ REFERENCE_OF = {"vp": "vp", "ve": "ve", "ddpm": "vp"}  # the chain has no ODE: i
 FAMILIES: dict[str, Callable[[GaussianProcess, int], tuple[Callable, Tensor]]] = {
     "euler": lambda p, n: (SAMPLERS["euler"], p.time_grid(n)),
     "heun_edm": lambda p, n: (SAMPLERS["heun_edm"], times_karras(p, max(1, (n + 1) // 2))),
-    "dpm_solver_2m": lambda p, n: (partial(SAMPLERS["dpm_solver_2m"], process=p), times_logsnr(p, n)),
-    "ddim": lambda p, n: (partial(SAMPLERS["ddim"], process=p), p.time_grid(n)),
-    "ddim_eta1": lambda p, n: (partial(SAMPLERS["ddim"], process=p, eta=1.0), p.time_grid(n)),
-    "ancestral": lambda p, n: (partial(SAMPLERS["ancestral"], process=p), p.time_grid(n)),
-    "euler_maruyama": lambda p, n: (partial(SAMPLERS["euler_maruyama"], process=p), p.time_grid(n)),
+    "dpm_solver_2m": lambda p, n: (SAMPLERS["dpm_solver_2m"], times_logsnr(p, n)),
+    "ddim": lambda p, n: (SAMPLERS["ddim"], p.time_grid(n)),
+    "ddim_eta1": lambda p, n: (partial(SAMPLERS["ddim"], eta=1.0), p.time_grid(n)),
+    "ancestral": lambda p, n: (SAMPLERS["ancestral"], p.time_grid(n)),
+    "euler_maruyama": lambda p, n: (SAMPLERS["euler_maruyama"], p.time_grid(n)),
 }
 FAMILIES_OF = {
     "vp": ["euler", "heun_edm", "dpm_solver_2m", "ddim", "ancestral", "euler_maruyama"],

@@ -47,6 +47,10 @@ class Field(abc.ABC):
         """The prediction itself, of kind ``self.kind``: (B, *D)."""
         return self.predict(x, t)
 
+    def process_for(self, what: str) -> GaussianProcess:
+        """The field's forward process, which ``what`` (a conversion or a sampler) needs; TypeError without one."""
+        return self._need_process(what)
+
     def _need_process(self, what: str) -> GaussianProcess:
         if self.process is None:
             raise TypeError(f"{type(self).__name__}: converting a {self.kind} field to {what} needs a process")

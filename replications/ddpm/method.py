@@ -30,7 +30,7 @@ def build(cfg: Config) -> Method:
         loss=l_simple(chain, precond),  # Eq. 14
         prior=chain.prior,
         field=precond.field(net),
-        sampler=partial(SAMPLERS["ancestral"], process=chain, variance=cfg.sample.variance, clip_x0=clip),  # Alg. 2
+        sampler=partial(SAMPLERS["ancestral"], variance=cfg.sample.variance, clip_x0=clip),  # Alg. 2
         grid=chain.time_grid(cfg.sample.n_steps),
         nll=VariationalBound(chain, precond, variance=cfg.sample.variance, clip_x0=clip, data_range=image_range),
         info={"sampler": "ancestral", "steps": cfg.sample.n_steps or chain.n_steps, "variance": cfg.sample.variance},
@@ -51,7 +51,6 @@ SPEC = Spec(
                 run.method,
                 sampler=partial(
                     SAMPLERS["ddim"],
-                    process=run.method.field.process,
                     clip_x0=run.method.sampler.keywords["clip_x0"],
                 ),
                 grid=run.method.field.process.time_grid(min(int(nfe), run.cfg.process.T)),

@@ -60,7 +60,6 @@ def inpainting_grid(ckpt: Path, out: Path, n_images: int = 8, n_completions: int
                 method.field,
                 x,
                 method.grid,
-                process=method.field.process,
                 observed=observed,
                 mask=mask,
                 n_steps_each=s.n_steps_each,

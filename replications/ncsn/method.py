@@ -41,9 +41,7 @@ def build(cfg: Config) -> Method:
         loss=DSMLoss(ladder, precond, SigmaSquared(), cfg.objective.reduce),  # Eq. 6-7, level uniform per example
         prior=UniformPrior(s.init_low, s.init_high),
         field=precond.field(net),
-        sampler=partial(
-            SAMPLERS["ald"], process=ladder, n_steps_each=s.n_steps_each, step_lr=s.step_lr, denoise=s.denoise
-        ),
+        sampler=partial(SAMPLERS["ald"], n_steps_each=s.n_steps_each, step_lr=s.step_lr, denoise=s.denoise),
         grid=ladder.time_grid()[:-1],  # one time per level, sigma_1 first (Algorithm 1)
         nll=None,  # NCSN defines no likelihood
         info={

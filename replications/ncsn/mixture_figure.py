@@ -48,7 +48,6 @@ def mixture_figure(out: Path, n: int = 1280, seed: int = 0) -> dict:
             ScoreField(mix.score_field(ladder), ladder),
             start,
             ladder.time_grid()[:-1],
-            process=ladder,
             n_steps_each=100,
             step_lr=0.1,
             generator=gen,

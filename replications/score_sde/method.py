@@ -60,7 +60,7 @@ def build_sampler(cfg: PCSamplerConfig | ODESamplerConfig, process: SDE) -> tupl
         corrector = CORRECTORS[cfg.corrector](cfg.snr, cfg.n_corrector_steps, cfg.norms)
     opts = {"predictor": predictor, "corrector": corrector, "corrector_first": cfg.corrector_first}
     grid = sampling_grid(process, cfg.n_steps, cfg.eps)
-    return grid, partial(SAMPLERS["pc"], process=process, denoise=cfg.denoise, **opts)
+    return grid, partial(SAMPLERS["pc"], denoise=cfg.denoise, **opts)
 
 
 def build(cfg: Config) -> Method:
@@ -130,7 +130,7 @@ SPEC = Spec(
         "dpm_solver_2m": Budget(
             lambda run, nfe: dataclasses.replace(
                 run.method,
-                sampler=partial(SAMPLERS["dpm_solver_2m"], process=run.method.field.process),
+                sampler=SAMPLERS["dpm_solver_2m"],
                 grid=times_logsnr(run.method.field.process, max(1, int(nfe))),
                 info={"sampler": "dpm_solver_2m", "steps": max(1, int(nfe))},
             )
@@ -139,7 +139,7 @@ SPEC = Spec(
         "ddim": Budget(
             lambda run, nfe: dataclasses.replace(
                 run.method,
-                sampler=partial(SAMPLERS["ddim"], process=run.method.field.process),
+                sampler=SAMPLERS["ddim"],
                 grid=sampling_grid(run.method.field.process, max(1, int(nfe)), run.cfg.sample.eps),
                 info={"sampler": "ddim", "eta": 0.0, "steps": max(1, int(nfe))},
             )

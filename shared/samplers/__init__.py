@@ -3,7 +3,8 @@
 ``field`` is a ``shared.fields.Field`` (each sampler asks it for the kind it needs: ``field.score``,
 ``field.velocity``, ``field.x0``), ``x`` the prior draw (B, *D), ``ts`` a 1-D time grid built apart from the
 solver (``process.time_grid``; for the few-step solvers EDM's ``times_karras`` or DPM-Solver's ``times_logsnr``).
-Options, the process among them where a formula needs one, are bound with ``functools.partial``.
+Options are bound with ``functools.partial``; no sampler takes a process: one whose formula needs alpha_t, sigma_t
+or a posterior takes the field's own (``field.process_for``), so the two cannot disagree.
 ``callback(dict(i=, t=, x=, ...))`` observes the trajectory; NFE is counted on the net (``shared.method.count_nfe``).
 No sampler disables autograd: the caller decides (``torch.no_grad()``).
 
@@ -43,9 +44,9 @@ SAMPLERS = {
     "heun": sample_heun,
     "ald": sample_annealed_langevin,  # NCSN Algorithm 1
     "langevin": sample_langevin,  # plain Langevin dynamics at one time (NCSN Eq. 4)
-    "ddim": sample_ddim,  # DDIM Eq. 12 / 16: process=, eta= (0 deterministic, 1 ancestral)
+    "ddim": sample_ddim,  # DDIM Eq. 12 / 16: eta= (0 deterministic, 1 ancestral)
     "heun_edm": sample_heun_edm,  # EDM Algorithm 1 (Heun, last step Euler); grid from times_karras
-    "dpm_solver_2m": sample_dpm_solver_2m,  # DPM-Solver++(2M), Algorithm 2: process=; grid from times_logsnr
+    "dpm_solver_2m": sample_dpm_solver_2m,  # DPM-Solver++(2M), Algorithm 2; grid from times_logsnr
 }
 
 __all__ = [

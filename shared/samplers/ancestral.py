@@ -8,7 +8,6 @@ from typing import Literal
 from torch import Tensor
 
 from shared.fields import Field
-from shared.processes.base import GaussianProcess
 from shared.utils import Generator, append_dims, batch_time, randn_like
 
 
@@ -17,7 +16,6 @@ def sample_ancestral(
     x: Tensor,
     ts: Tensor,
     *,
-    process: GaussianProcess,
     variance: Literal["forward", "posterior"] = "forward",
     clip_x0: tuple[float, float] | None = None,
     generator: Generator = None,
@@ -30,10 +28,10 @@ def sample_ancestral(
     (s = 0) returns x0_hat, noise-free, as line 4 of Algorithm 2 does at t = 1.
 
     Args:
-        field: the model's field (any kind with an x0: score or eps); x0_hat = ``field.x0``.
+        field: the model's field (any kind with an x0: score or eps); x0_hat = ``field.x0``; its process gives
+            alpha(t), sigma(t) and the posterior.
         x: prior draw x_T (B, *D).
         ts: decreasing grid (K + 1,) from T to 0; a strided DDPM grid skips steps with the exact kernels.
-        process: the forward process giving alpha(t), sigma(t).
         variance: "forward" is sigma_t^2 = beta_t (Sec. 3.2, the CIFAR-10 choice), "posterior" is beta_tilde_t.
         clip_x0: clamp x0_hat to this range before the posterior mean (the official code clips to [-1, 1]).
         generator: noise source (a torch.Generator or a PerSampleGenerator for per-sample seeds).
@@ -44,8 +42,9 @@ def sample_ancestral(
 
     Example:
         >>> chain = DiscreteVP.linear(1e-4, 0.02, 1000)
-        >>> x = sample_ancestral(EpsField(eps, chain), chain.prior.sample((16, 2)), chain.time_grid(), process=chain)
+        >>> x = sample_ancestral(EpsField(eps, chain), chain.prior.sample((16, 2)), chain.time_grid())
     """
+    process = field.process_for("ancestral sampling")
     for i in range(len(ts) - 1):
         t, s = batch_time(ts[i], x), batch_time(ts[i + 1], x)
         x0 = field.x0(x, t)

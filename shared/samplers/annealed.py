@@ -53,7 +53,6 @@ def sample_annealed_langevin(
     x: Tensor,
     ts: Tensor,
     *,
-    process: GaussianProcess,
     n_steps_each: int = 100,
     step_lr: float = 2e-5,
     denoise: bool = False,
@@ -65,10 +64,9 @@ def sample_annealed_langevin(
     alpha_i = eps sigma_i^2 / sigma_L^2 and x <- x + alpha_i / 2 s(x, sigma_i) + sqrt(alpha_i) z.
 
     Args:
-        field: the model's field (``field.score``).
+        field: the model's field (``field.score``); its process gives sigma_i = process.sigma(t_i).
         x: start (B, *D), U[0, 1] in the paper.
         ts: one time per noise level, decreasing (sigma_1 first); e.g. ``DiscreteVE.time_grid()[:-1]``.
-        process: gives sigma_i = process.sigma(t_i).
         n_steps_each: T (Sec. 5: 100). step_lr: eps (Sec. 5: 2e-5).
         denoise: finish with x + sigma_L^2 s(x, sigma_L) (not in the paper; NCSNv2's last step). One more NFE.
         generator: noise source (torch.Generator or PerSampleGenerator). callback: dict(i, t, x) after each level.
@@ -76,7 +74,7 @@ def sample_annealed_langevin(
     Returns:
         x after the last level (B, *D). NFE = len(ts) * n_steps_each (+1 with denoise).
     """
-    x, sigma_L = _anneal(field, x, ts, process, n_steps_each, step_lr, generator, callback)
+    x, sigma_L = _anneal(field, x, ts, n_steps_each, step_lr, generator, callback)
     if denoise:
         x = x + sigma_L**2 * field.score(x, batch_time(ts[-1], x))
     return x
@@ -87,7 +85,6 @@ def inpaint_annealed_langevin(
     x: Tensor,
     ts: Tensor,
     *,
-    process: GaussianProcess,
     observed: Tensor,
     mask: Tensor,
     n_steps_each: int = 100,
@@ -112,13 +109,13 @@ def inpaint_annealed_langevin(
         y = observed + sigma * randn_like(x, generator)  # the observation re-noised to this level
         return lambda v: mask * y + (1 - mask) * v
 
-    x, _ = _anneal(field, x, ts, process, n_steps_each, step_lr, generator, callback, hold)
+    x, _ = _anneal(field, x, ts, n_steps_each, step_lr, generator, callback, hold)
     return mask * observed + (1 - mask) * x
 
 
-def _anneal(field, x, ts, process, n_steps_each, step_lr, generator, callback, hold=None) -> tuple[Tensor, Tensor]:
+def _anneal(field, x, ts, n_steps_each, step_lr, generator, callback, hold=None) -> tuple[Tensor, Tensor]:
     """Algorithm 1's loop -> (x, sigma_L); ``hold(sigma_i)`` maps x before the level and after every step."""
-    sigmas = _level_sigmas(process, ts, x)
+    sigmas = _level_sigmas(field.process_for("annealed Langevin"), ts, x)
     sigma_L = sigmas[-1]
     for i, t in enumerate(ts):
         tt = batch_time(t, x)

@@ -8,7 +8,6 @@ import torch
 from torch import Tensor
 
 from shared.fields import Field
-from shared.processes.base import GaussianProcess
 from shared.utils import Generator, append_dims, batch_time, randn_like
 
 
@@ -17,7 +16,6 @@ def sample_ddim(
     x: Tensor,
     ts: Tensor,
     *,
-    process: GaussianProcess,
     eta: float = 0.0,
     clip_x0: tuple[float, float] | None = None,
     generator: Generator = None,
@@ -34,10 +32,9 @@ def sample_ddim(
     the posterior variance: ``sample_ancestral(variance="posterior")`` gives the same x for the same noise.
 
     Args:
-        field: the model's field (eps or score kind); one ``field.eps`` per step.
+        field: the model's field (eps or score kind); one ``field.eps`` per step; its process gives alpha(t), sigma(t).
         x: prior draw x_T (B, *D).
         ts: decreasing grid (K + 1,), e.g. ``process.time_grid(K)``; a last point with sigma = 0 returns x0_hat.
-        process: the forward process giving alpha(t), sigma(t).
         eta: 0 (deterministic) .. 1 (ancestral); values outside [0, 1] are rejected.
         clip_x0: clamp x0_hat to this range, eps_hat then recomputed from it (keeps Eq. 12 consistent).
         generator: noise source for eta > 0 (torch.Generator or PerSampleGenerator); one draw per step with
@@ -50,10 +47,11 @@ def sample_ddim(
     Example:
         >>> chain = DiscreteVP.linear(1e-4, 0.02, 1000)
         >>> field = EpsField(eps_net, chain)
-        >>> x = sample_ddim(field, chain.prior.sample((16, 2)), chain.time_grid(50), process=chain)  # 50 NFE
+        >>> x = sample_ddim(field, chain.prior.sample((16, 2)), chain.time_grid(50))  # 50 NFE
     """
     if not 0.0 <= eta <= 1.0:
         raise ValueError(f"eta must be in [0, 1], got {eta}")
+    process = field.process_for("DDIM")
     d = x.ndim
     for i in range(len(ts) - 1):
         t, s = batch_time(ts[i], x), batch_time(ts[i + 1], x)

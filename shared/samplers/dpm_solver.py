@@ -54,7 +54,6 @@ def sample_dpm_solver_2m(
     x: Tensor,
     ts: Tensor,
     *,
-    process: GaussianProcess,
     generator: Generator = None,
     callback: Callable[[dict], None] | None = None,
 ) -> Tensor:
@@ -70,10 +69,9 @@ def sample_dpm_solver_2m(
     is never evaluated at sigma = 0.
 
     Args:
-        field: the model's field (score or eps kind); x0_hat = ``field.x0``.
+        field: the model's field (score or eps kind); x0_hat = ``field.x0``; its process gives alpha(t), sigma(t).
         x: prior draw (B, *D).
         ts: decreasing grid (K + 1,), e.g. ``times_logsnr(process, K)``, ``times_karras(process, K)``.
-        process: the forward process giving alpha(t), sigma(t).
         generator: unused (deterministic); accepted for the shared signature.
         callback: dict(i, t, x, x0) after every step (x0 = the x0_hat evaluated at the step's start).
 
@@ -82,8 +80,9 @@ def sample_dpm_solver_2m(
 
     Example:
         >>> vp = VPSDE()
-        >>> x = sample_dpm_solver_2m(field, vp.prior.sample((8, 2)), times_logsnr(vp, 20), process=vp)  # 20 NFE
+        >>> x = sample_dpm_solver_2m(field, vp.prior.sample((8, 2)), times_logsnr(vp, 20))  # 20 NFE
     """
+    process = field.process_for("DPM-Solver++")
     ts64 = ts.double()
     alpha, sigma = process.alpha(ts64), process.sigma(ts64)
     if not torch.all(sigma[:-1] > 0):

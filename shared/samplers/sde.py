@@ -121,7 +121,6 @@ def sample_pc(
     x: Tensor,
     ts: Tensor,
     *,
-    process: GaussianProcess,
     predictor: Step | None = ReverseDiffusionPredictor(),  # noqa: B008 (stateless)
     corrector: Step | None = SNRLangevinCorrector(),  # noqa: B008 (stateless)
     corrector_first: bool = False,
@@ -136,10 +135,9 @@ def sample_pc(
     the time (corrector-only sampling, Table 1's "C2000"); a missing corrector gives predictor-only sampling.
 
     Args:
-        field: the model's field; predictors and correctors use ``field.score``.
+        field: the model's field; predictors and correctors use ``field.score`` and its forward process.
         x: prior draw x_T (B, *D).
         ts: decreasing grid (N + 1,) from T to the cutoff eps (``process.time_grid``).
-        process: the forward SDE / Gaussian process.
         predictor: default reverse diffusion (the paper's PC choice, App. G); None for corrector-only sampling.
         corrector: default ``SNRLangevinCorrector(snr=0.16)`` (VE's choice, App. G); None for predictor-only sampling.
         corrector_first: the official code's order (corrector at t, then predictor t -> s).
@@ -152,10 +150,10 @@ def sample_pc(
 
     Example:
         >>> sde = VESDE(sigma_min=0.01, sigma_max=50.0)
-        >>> x = sample_pc(ScoreField(score, sde), sde.prior.sample((16, 2)), sde.time_grid(1000), process=sde,
+        >>> x = sample_pc(ScoreField(score, sde), sde.prior.sample((16, 2)), sde.time_grid(1000),
         ...               predictor=ReverseDiffusionPredictor(), corrector=SNRLangevinCorrector(snr=0.16))
     """
-    kw = {"process": process, "generator": generator}
+    kw = {"process": field.process_for("predictor-corrector sampling"), "generator": generator}
     for i in range(len(ts) - 1):
         t, s = batch_time(ts[i], x), batch_time(ts[i + 1], x)
         x_mean = x
@@ -172,19 +170,19 @@ def sample_pc(
     return x
 
 
-def sample_euler_maruyama(field: Field, x: Tensor, ts: Tensor, *, process: SDE, **options) -> Tensor:
+def sample_euler_maruyama(field: Field, x: Tensor, ts: Tensor, **options) -> Tensor:
     """Predictor-only sampling with Euler-Maruyama on the reverse SDE (``sample_pc`` options apply)."""
-    return sample_pc(field, x, ts, process=process, predictor=EulerMaruyamaPredictor(), corrector=None, **options)
+    return sample_pc(field, x, ts, predictor=EulerMaruyamaPredictor(), corrector=None, **options)
 
 
-def sample_reverse_diffusion(field: Field, x: Tensor, ts: Tensor, *, process: GaussianProcess, **options) -> Tensor:
+def sample_reverse_diffusion(field: Field, x: Tensor, ts: Tensor, **options) -> Tensor:
     """Predictor-only sampling with reverse diffusion (Eq. 46-47; Table 1, "P1000")."""
-    return sample_pc(field, x, ts, process=process, predictor=ReverseDiffusionPredictor(), corrector=None, **options)
+    return sample_pc(field, x, ts, predictor=ReverseDiffusionPredictor(), corrector=None, **options)
 
 
-def sample_ancestral_sde(field: Field, x: Tensor, ts: Tensor, *, process: GaussianProcess, **options) -> Tensor:
+def sample_ancestral_sde(field: Field, x: Tensor, ts: Tensor, **options) -> Tensor:
     """Predictor-only ancestral sampling (Eq. 45; Table 1, "ancestral sampling")."""
-    return sample_pc(field, x, ts, process=process, predictor=AncestralPredictor(), corrector=None, **options)
+    return sample_pc(field, x, ts, predictor=AncestralPredictor(), corrector=None, **options)
 
 
 def sample_corrector_only(
@@ -192,7 +190,6 @@ def sample_corrector_only(
     x: Tensor,
     ts: Tensor,
     *,
-    process: GaussianProcess,
     snr: float = 0.16,
     n_steps: int = 1,
     norms: Literal["example", "batch"] = "example",
@@ -201,9 +198,7 @@ def sample_corrector_only(
     """Corrector-only sampling with Score-SDE's SNR-controlled Langevin corrector (Algorithm 4) at every grid time
     (Table 1, "C2000"). Not NCSN's annealed Langevin dynamics, whose step is eps sigma_i^2 / sigma_L^2 (Alg. 1):
     that one is ``shared.samplers.langevin.sample_annealed_langevin``."""
-    return sample_pc(
-        field, x, ts, process=process, predictor=None, corrector=SNRLangevinCorrector(snr, n_steps, norms), **options
-    )
+    return sample_pc(field, x, ts, predictor=None, corrector=SNRLangevinCorrector(snr, n_steps, norms), **options)
 
 
 __all__ = [

@@ -48,9 +48,7 @@ def test_reproduces_gaussian_data(process, n_steps, variance):
     n = 20000
     gen = torch.Generator().manual_seed(0)
     x = process.prior.sample((n, 2), gen)
-    out = sample_ancestral(
-        exact_score(process), x, process.time_grid(n_steps), process=process, variance=variance, generator=gen
-    )
+    out = sample_ancestral(exact_score(process), x, process.time_grid(n_steps), variance=variance, generator=gen)
     se = torch.sqrt(torch.diag(COV) / n)
     assert torch.all((out.mean(0) - MU).abs() < 5 * se), (out.mean(0), MU)
     # sample covariance entries have SE ~ sqrt((s_ii s_jj + s_ij^2) / n); 5 SE plus 3% for the discretisation
@@ -67,7 +65,7 @@ def test_one_step_is_algorithm_2():
     i = 700
     ts = torch.tensor([i / 1000, (i - 1) / 1000])
     z = torch.randn(6, 2, generator=torch.Generator().manual_seed(4))
-    out = sample_ancestral(score, x, ts, process=chain, generator=torch.Generator().manual_seed(4))
+    out = sample_ancestral(score, x, ts, generator=torch.Generator().manual_seed(4))
     beta = chain.betas[i - 1].float()
     alpha_bar = torch.prod(1 - chain.betas[:i]).float()
     eps = eps_from_score(chain, score)(x, torch.full((6,), i / 1000))
@@ -79,9 +77,7 @@ def test_last_step_returns_x0_hat_and_clipping_applies():
     chain = DiscreteVP.linear(1e-4, 0.02, 1000)
     x = torch.full((4, 2), 3.0)
     ts = torch.tensor([1 / 1000, 0.0])
-    out = sample_ancestral(
-        ScoreField(lambda x, t: torch.zeros_like(x), chain), x, ts, process=chain, clip_x0=(-1.0, 1.0)
-    )
+    out = sample_ancestral(ScoreField(lambda x, t: torch.zeros_like(x), chain), x, ts, clip_x0=(-1.0, 1.0))
     assert torch.equal(out, torch.ones(4, 2))  # x0_hat = x / sqrt(alpha_bar_1) > 1, clipped
 
 
@@ -94,13 +90,12 @@ def test_callback_sees_every_step_and_samples_are_batch_invariant():
         score,
         chain.prior.sample((8, 2), g_all),
         ts,
-        process=chain,
         generator=g_all,
         callback=lambda d: seen.append(d["i"]),
     )
     assert seen == list(range(20))
     g_part = PerSampleGenerator(range(4, 8))
-    part = sample_ancestral(score, chain.prior.sample((4, 2), g_part), ts, process=chain, generator=g_part)
+    part = sample_ancestral(score, chain.prior.sample((4, 2), g_part), ts, generator=g_part)
     assert torch.allclose(full[4:], part, atol=1e-6)
 
 
@@ -111,7 +106,6 @@ def test_registry_and_the_vp_sde_grid():
         exact_score(vp),
         vp.prior.sample((4000, 2), torch.Generator().manual_seed(1)),
         vp.time_grid(200),
-        process=vp,
         generator=torch.Generator().manual_seed(2),
     )
     assert torch.all((out.mean(0) - MU).abs() < 0.05)

@@ -35,7 +35,6 @@ def test_annealed_langevin_recovers_the_weights_and_plain_langevin_does_not():
         ScoreField(mix.score_field(chain), chain),
         uniform_start(1280, 1),
         chain.time_grid()[:-1],
-        process=chain,
         n_steps_each=100,
         step_lr=0.1,
         generator=gen,
@@ -64,7 +63,7 @@ def test_annealed_langevin_reproduces_gaussian_moments():
     n = 4000
     x = torch.rand(n, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) * 8 - 4
     out = sample_annealed_langevin(
-        ScoreField(score, chain), x, chain.time_grid()[:-1], process=chain, generator=torch.Generator().manual_seed(3)
+        ScoreField(score, chain), x, chain.time_grid()[:-1], generator=torch.Generator().manual_seed(3)
     )
     se = math.sqrt(s2 / n)
     assert (out.mean(0) - mu).abs().max() < 5 * se
@@ -89,7 +88,6 @@ def test_inpainting_holds_the_observation_and_samples_the_conditional():
         ScoreField(score, chain),
         x,
         chain.time_grid()[:-1],
-        process=chain,
         observed=observed,
         mask=mask,
         generator=torch.Generator().manual_seed(5),
@@ -114,7 +112,6 @@ def test_callback_per_level_nfe_and_batch_independence():
         ScoreField(score, chain),
         torch.zeros(3, 2),
         ts,
-        process=chain,
         n_steps_each=5,
         denoise=True,
         callback=seen.append,
@@ -124,8 +121,8 @@ def test_callback_per_level_nfe_and_batch_independence():
 
     def draw(seeds):
         gen = PerSampleGenerator(seeds)
-        return SAMPLERS["ald"](field, torch.zeros(len(seeds), 2), ts, process=chain, n_steps_each=5, generator=gen)
+        return SAMPLERS["ald"](field, torch.zeros(len(seeds), 2), ts, n_steps_each=5, generator=gen)
 
     torch.testing.assert_close(draw(range(6))[2:4], draw([2, 3]))
     with pytest.raises(ValueError, match="sigma > 0"):
-        sample_annealed_langevin(field, torch.zeros(2, 2), chain.time_grid(), process=chain, n_steps_each=1)
+        sample_annealed_langevin(field, torch.zeros(2, 2), chain.time_grid(), n_steps_each=1)

@@ -157,7 +157,7 @@ def test_ddim_eta0_maps_the_prior_to_the_data_moments(process, n_steps):
     net = Exact(gaussian_eps(process))
     x = process.prior.sample((n, 2), torch.Generator().manual_seed(0), dtype=F64)
     with count_nfe(net) as calls:
-        out = sample_ddim(EpsField(net, process), x, process.time_grid(n_steps).double(), process=process)
+        out = sample_ddim(EpsField(net, process), x, process.time_grid(n_steps).double())
     assert calls[0] == n_steps
     check_gaussian(out, G_MU, G_COV)
 
@@ -165,7 +165,7 @@ def test_ddim_eta0_maps_the_prior_to_the_data_moments(process, n_steps):
 def test_ddim_with_too_few_steps_fails_the_moment_check():
     """DDIM is first order: 10 respaced steps shrink the covariance by about 40 %."""
     x = CHAIN.prior.sample((20000, 2), torch.Generator().manual_seed(0), dtype=F64)
-    out = sample_ddim(ScoreField(gaussian_score(CHAIN), CHAIN), x, CHAIN.time_grid(10).double(), process=CHAIN)
+    out = sample_ddim(ScoreField(gaussian_score(CHAIN), CHAIN), x, CHAIN.time_grid(10).double())
     with pytest.raises(AssertionError):
         check_gaussian(out, G_MU, G_COV)
 
@@ -185,7 +185,7 @@ def test_ddim_step_is_eq_12_with_eq_16():
     ref = ab_s.sqrt() * x0 + (1 - ab_s - s2).sqrt() * eps + s2.sqrt() * z
     ts = torch.tensor([i / 1000, j / 1000], dtype=F64)
     field = ScoreField(gaussian_score(CHAIN), CHAIN)
-    out = sample_ddim(field, x, ts, process=CHAIN, eta=eta, generator=torch.Generator().manual_seed(4))
+    out = sample_ddim(field, x, ts, eta=eta, generator=torch.Generator().manual_seed(4))
     torch.testing.assert_close(out, ref)
 
 
@@ -197,7 +197,7 @@ def test_ddim_eta1_is_the_ancestral_step_with_posterior_variance(process):
     ts = process.time_grid(50).double()
 
     def run(sampler, **kw):
-        return sampler(field, x, ts, process=process, generator=torch.Generator().manual_seed(1), **kw)
+        return sampler(field, x, ts, generator=torch.Generator().manual_seed(1), **kw)
 
     ref = run(sample_ancestral, variance="posterior")
     torch.testing.assert_close(run(sample_ddim, eta=1.0), ref)
@@ -216,7 +216,7 @@ def test_ddim_eta1_has_the_ancestral_samplers_marginals_at_every_step():
         seen = {}
         x = CHAIN.prior.sample((n, 2), torch.Generator().manual_seed(seed), dtype=F64)
         gen = torch.Generator().manual_seed(seed + 1)
-        sampler(field, x, ts, process=CHAIN, generator=gen, callback=lambda d: seen.update({d["i"]: d["x"]}), **kw)
+        sampler(field, x, ts, generator=gen, callback=lambda d: seen.update({d["i"]: d["x"]}), **kw)
         return [seen[i] for i in steps]
 
     ddim = marginals(sample_ddim, 0, eta=1.0)
@@ -241,9 +241,8 @@ SECOND_ORDER = {  # sampler -> (steps, NFE, its paper's grid): both at most 30 N
 def run_second_order(name, process, n_steps, n=4000):
     net = Exact(mixture_score(process))
     x = process.prior.sample((n, 2), torch.Generator().manual_seed(0), dtype=F64)
-    kw = {"process": process} if name == "dpm_solver_2m" else {}
     with count_nfe(net) as calls:
-        out = SAMPLERS[name](ScoreField(net, process), x, SECOND_ORDER[name][2](process, n_steps), **kw)
+        out = SAMPLERS[name](ScoreField(net, process), x, SECOND_ORDER[name][2](process, n_steps))
     return out, calls[0]
 
 
@@ -273,9 +272,9 @@ def test_convergence_orders_against_the_exact_flow(kind):
     truth = gaussian_flow(process, x, 1.0, 0.0)
     samplers = {
         "heun_edm": (sample_heun_edm, times_karras),
-        "dpm_solver_2m": (partial(sample_dpm_solver_2m, process=process), times_logsnr),
-        "dpm_solver_2m (karras)": (partial(sample_dpm_solver_2m, process=process), times_karras),
-        "ddim": (partial(sample_ddim, process=process), times_karras),
+        "dpm_solver_2m": (sample_dpm_solver_2m, times_logsnr),
+        "dpm_solver_2m (karras)": (sample_dpm_solver_2m, times_karras),
+        "ddim": (sample_ddim, times_karras),
     }
     for name, (sampler, grid) in samplers.items():
         err = [(sampler(field, x, grid(process, k)) - truth).norm(dim=1).mean() for k in (32, 64)]
@@ -293,9 +292,9 @@ def test_nfe_and_the_data_end_is_never_evaluated(n_steps):
     x = process.prior.sample((8, 2), torch.Generator().manual_seed(0), dtype=F64)
     cases = {
         "heun_edm": (sample_heun_edm, 2 * n_steps - 1),
-        "dpm_solver_2m": (partial(sample_dpm_solver_2m, process=process), n_steps),
-        "ddim": (partial(sample_ddim, process=process), n_steps),
-        "ddim_eta1": (partial(sample_ddim, process=process, eta=1.0), n_steps),
+        "dpm_solver_2m": (sample_dpm_solver_2m, n_steps),
+        "ddim": (sample_ddim, n_steps),
+        "ddim_eta1": (partial(sample_ddim, eta=1.0), n_steps),
     }
     for name, (sampler, nfe) in cases.items():
         net = Exact(gaussian_score(process))
@@ -347,11 +346,11 @@ def test_dpm_solver_2m_steps_are_algorithm_2():
 
     h1, h2 = lam[1] - lam[0], lam[2] - lam[1]
     x1 = s[1] / s[0] * x - a[1] * torch.expm1(-h1) * x0(x, 0)
-    torch.testing.assert_close(x1, sample_ddim(field, x, ts[:2], process=process))
+    torch.testing.assert_close(x1, sample_ddim(field, x, ts[:2]))
     r = h1 / h2
     d = (1 + 1 / (2 * r)) * x0(x1, 1) - x0(x, 0) / (2 * r)
     x2 = s[2] / s[1] * x1 - a[2] * torch.expm1(-h2) * d
-    torch.testing.assert_close(sample_dpm_solver_2m(field, x, ts, process=process), x2)
+    torch.testing.assert_close(sample_dpm_solver_2m(field, x, ts), x2)
 
 
 def test_heun_edm_is_algorithm_1_on_a_velocity_field():
@@ -379,11 +378,11 @@ def test_invalid_arguments_are_rejected():
     field = ScoreField(gaussian_score(process), process)
     x = torch.zeros(2, 2, dtype=F64)
     with pytest.raises(ValueError):
-        sample_ddim(field, x, process.time_grid(3), process=process, eta=1.5)
+        sample_ddim(field, x, process.time_grid(3), eta=1.5)
     with pytest.raises(ValueError):
         sample_heun_edm(field, x, torch.ones(1, dtype=F64))
     with pytest.raises(ValueError):
-        sample_dpm_solver_2m(field, x, torch.tensor([1.0, 0.0, 0.0], dtype=F64), process=process)
+        sample_dpm_solver_2m(field, x, torch.tensor([1.0, 0.0, 0.0], dtype=F64))
     with pytest.raises(ValueError):
         times_karras(process, 5, t_min=0.0)
 
@@ -418,3 +417,14 @@ def test_budgets_spend_the_nfe_they_claim(replication, family, target, nfe):
     with count_nfe(method.net) as calls:
         out = sample(method, (16, 2), generator=torch.Generator().manual_seed(0))
     assert calls[0] == nfe and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", ["ddim", "dpm_solver_2m", "ancestral", "pc", "ald"])
+def test_a_sampler_that_needs_a_process_takes_the_fields_and_names_what_is_missing(name):
+    """No sampler takes process=: one whose formula needs alpha_t, sigma_t takes the field's, and a field without a
+    process (a bare velocity, e.g. FFJORD's) is a TypeError naming the sampler, not a wrong answer."""
+    field = VelocityField(lambda x, t: torch.zeros_like(x))
+    with pytest.raises(TypeError, match="needs a process"):
+        SAMPLERS[name](field, torch.zeros(2, 2), torch.tensor([1.0, 0.5]))
+    with pytest.raises(TypeError, match="process"):
+        SAMPLERS[name](ScoreField(gaussian_score(CHAIN), CHAIN), torch.zeros(2, 2), CHAIN.time_grid(2), process=CHAIN)

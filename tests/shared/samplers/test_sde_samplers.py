@@ -75,7 +75,6 @@ CASES = {  # sampler name -> (grid steps, options)
     "euler": (500, {}),  # the probability-flow ODE, fixed steps
     "heun": (100, {}),
 }
-ODE_SAMPLERS = {"ode", "euler", "heun"}  # integrate field.velocity: no process argument
 
 
 @pytest.mark.parametrize("kind", PROCESSES)
@@ -87,8 +86,7 @@ def test_sampler_reproduces_gaussian_mixture(name, kind):
     x = process.prior.sample((4000, 2), gen, dtype=torch.float64)
     ts = process.time_grid(n_steps).double()
     with torch.no_grad():
-        kw = {} if name in ODE_SAMPLERS else {"process": process}
-        out = SAMPLERS[name](exact_score(process), x, ts, generator=gen, **kw, **options)
+        out = SAMPLERS[name](exact_score(process), x, ts, generator=gen, **options)  # the field holds the process
     # corrector-only sampling lags behind the annealing: its weights may be off by up to 0.05, the others' by 0.03
     check_mixture(out, tol_w=0.05 if name == "corrector_only" else 0.03)
 
@@ -108,7 +106,7 @@ def test_pc_orders_differ_and_both_sample():
     for first in (False, True):
         gen = torch.Generator().manual_seed(2)
         corrector = SNRLangevinCorrector(snr=0.16, norms="batch")
-        outs.append(sample_pc(score, x, ts, process=process, corrector=corrector, corrector_first=first, generator=gen))
+        outs.append(sample_pc(score, x, ts, corrector=corrector, corrector_first=first, generator=gen))
         check_mixture(outs[-1])
     assert not torch.allclose(outs[0], outs[1])
 
@@ -122,9 +120,7 @@ def test_wrong_score_fails_the_check():
         return -(x - a * 0.0) / (a**2 * 2.0 + s**2)
 
     x = process.prior.sample((4000, 2), torch.Generator().manual_seed(0), dtype=torch.float64)
-    out = SAMPLERS["reverse_diffusion"](
-        ScoreField(gaussian_score, process), x, process.time_grid(100).double(), process=process
-    )
+    out = SAMPLERS["reverse_diffusion"](ScoreField(gaussian_score, process), x, process.time_grid(100).double())
     with pytest.raises(AssertionError):
         check_mixture(out)
 
@@ -181,9 +177,7 @@ def test_per_example_norms_blow_up_in_two_dimensions():
     x = process.prior.sample((4000, 2), torch.Generator().manual_seed(0), dtype=torch.float64)
     gen = torch.Generator().manual_seed(1)
     corrector = SNRLangevinCorrector(snr=0.16, norms="example")
-    out = sample_pc(
-        exact_score(process), x, process.time_grid(250).double(), process=process, corrector=corrector, generator=gen
-    )
+    out = sample_pc(exact_score(process), x, process.time_grid(250).double(), corrector=corrector, generator=gen)
     with pytest.raises(AssertionError):
         check_mixture(out)
 
@@ -196,6 +190,6 @@ def test_per_sample_generator_makes_samples_batch_independent():
     def draw(seeds):
         gen = PerSampleGenerator(seeds)
         x = process.prior.sample((len(seeds), 2), gen, dtype=torch.float64)
-        return sample_pc(score, x, ts, process=process, corrector=SNRLangevinCorrector(snr=0.01), generator=gen)
+        return sample_pc(score, x, ts, corrector=SNRLangevinCorrector(snr=0.01), generator=gen)
 
     torch.testing.assert_close(draw(range(6))[2:4], draw([2, 3]))
