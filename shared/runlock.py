@@ -26,6 +26,7 @@ from shared.config import ConfigError
 LOCK_NAME = "train.lock"
 HEARTBEAT_S = 60.0
 STALE_AFTER_S = 600.0  # ten missed heartbeats: the holder's node is taken to be gone
+POLL_S = 30.0  # how often a fresh lock of another host is looked at again while waiting for it
 
 
 class RunLocked(ConfigError):
@@ -105,10 +106,19 @@ class RunLock:
             os.fsync(fh.fileno())
         return True
 
-    def acquire(self) -> RunLock:
-        """Take the lock, or a stale one over (printing why); raise RunLocked naming a live holder."""
+    def acquire(self, wait_s: float | None = None) -> RunLock:
+        """Take the lock, or a stale one over (printing why); raise RunLocked naming a live holder.
+
+        A holder on this host is checked at once (its process is there or not): a live one stops this process
+        immediately. A holder on another host whose lock is still fresh may be training, or may be a node that
+        just failed, whose requeued job is this one: it is waited for up to ``wait_s`` seconds (default
+        ``STALE_AFTER_S``), until it releases the lock or goes stale, so a requeue does not burn its retries.
+        """
+        wait_s = STALE_AFTER_S if wait_s is None else wait_s
+        deadline = time.monotonic() + wait_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(3):  # a holder may release or a stale lock be removed between the calls below
+        takeovers, waiting = 0, False
+        while takeovers < 3:  # a holder may release or a stale lock be removed between the calls below
             if self._create():
                 self._beat = threading.Thread(target=self._heartbeat, daemon=True, name="run-lock heartbeat")
                 self._beat.start()
@@ -124,11 +134,24 @@ class RunLock:
             else:
                 reason = _stale(self.path, holder)
             if reason is None:
-                raise RunLocked(
-                    f"{self.path.parent}: this run is being trained by {_describe(holder)} ({self.path}); wait for "
-                    "it to finish or stop it - a lock whose process is gone is taken over on the next start"
-                )
+                elsewhere = holder.get("host") not in (socket.gethostname(), "?")
+                left = deadline - time.monotonic()
+                if not elsewhere or left <= 0:
+                    raise RunLocked(
+                        f"{self.path.parent}: this run is being trained by {_describe(holder)} ({self.path}); wait "
+                        "for it to finish or stop it - a lock whose process is gone is taken over on the next start"
+                    )
+                if not waiting:
+                    print(
+                        f"{self.path}: held by {_describe(holder)}; waiting up to {left / 60:.1f} min for it to "
+                        "finish or go stale (a failed node stops touching it)",
+                        flush=True,
+                    )
+                    waiting = True
+                time.sleep(min(POLL_S, left))
+                continue
             print(f"{self.path}: taking over a stale lock: {reason}", flush=True)
+            takeovers += 1
             try:
                 self.path.unlink()
             except FileNotFoundError:

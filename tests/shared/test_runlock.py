@@ -60,10 +60,29 @@ def test_a_stale_lock_is_taken_over_saying_why(tmp_path, capsys, holder, why):
     assert "taking over a stale lock" in out and why in out
 
 
-def test_a_recent_lock_of_another_host_is_respected(tmp_path):
+def test_a_recent_lock_of_another_host_is_respected(tmp_path, capsys):
     write_lock(tmp_path, host="node-7", pid=4242)
+    start = time.monotonic()
     with pytest.raises(RunLocked, match="pid 4242 on host node-7"):
-        RunLock(tmp_path).acquire()
+        RunLock(tmp_path).acquire(wait_s=0.3)  # waited for, then refused
+    assert time.monotonic() - start >= 0.3 and "waiting up to" in capsys.readouterr().out
+
+
+def test_a_lock_of_another_host_that_goes_stale_while_waited_for_is_taken_over(tmp_path, capsys, monkeypatch):
+    """A node fails; its requeued job starts at once on another node and finds the lock fresh: it waits until the
+    lock goes stale (here: backdated by a thread, as time would), then takes it over instead of failing."""
+    import threading
+
+    monkeypatch.setattr(runlock, "POLL_S", 0.05)
+    path = write_lock(tmp_path, host="failed-node", pid=4242)
+    old = time.time() - runlock.STALE_AFTER_S - 60
+    threading.Timer(0.2, lambda: os.utime(path, (old, old))).start()
+    start = time.monotonic()
+    lock = RunLock(tmp_path).acquire(wait_s=30.0)
+    assert json.loads(path.read_text())["pid"] == os.getpid() and time.monotonic() - start < 10
+    lock.release()
+    out = capsys.readouterr().out
+    assert "waiting up to" in out and "taking over a stale lock" in out
 
 
 def test_release_leaves_a_lock_taken_over_by_another(tmp_path):
