@@ -12,6 +12,7 @@ with eps_theta = -sigma_t s_theta. The loss is written once in the noise form; t
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -20,6 +21,12 @@ from torch import Tensor, nn
 from shared.precond import Precond
 from shared.processes.base import GaussianProcess
 from shared.utils import randn_like
+
+Loss = Callable[[nn.Module, Tensor, torch.Generator], Tensor]
+"""A per-example objective: (net, x (B, *D), generator) -> (B,). The training loop averages it.
+
+A loss may also define ``stats() -> dict[str, float]`` (e.g. the NFE of an ODE solve); the loop averages those
+values over each logging interval and writes them as extra CSV columns."""
 
 Reduce = Literal["mean", "sum"]
 

@@ -20,8 +20,8 @@ from torch import Tensor, nn
 
 from shared.fields import Field
 from shared.likelihood import NLL
+from shared.losses import Loss
 from shared.priors import Prior
-from shared.train import Loss
 from shared.utils import Generator, PerSampleGenerator
 
 NLLFn = Callable[[nn.Module, Tensor, torch.Generator], NLL]

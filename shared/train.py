@@ -18,7 +18,6 @@ import io
 import math
 import sys
 import time
-from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +34,8 @@ from shared.atomic import save_text, save_torch
 from shared.config import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, UnitInterval, validate
 from shared.data.source import DataSource
 from shared.distributed import StopCondition, TrainingStopped, any_rank, mean_over_ranks
+from shared.losses import Loss  # the per-example objective the loop averages
 from shared.utils import derive_seed, make_generator
-
-Loss = Callable[[nn.Module, Tensor, torch.Generator], Tensor]
-"""A per-example objective: (net, x (B, *D), generator) -> (B,). The loop averages it.
-
-A loss may also define ``stats() -> dict[str, float]`` (e.g. the NFE of an ODE solve); the loop averages those
-values over each logging interval and writes them as extra CSV columns."""
 
 STATE_FILE = "train_state.pt"
 LOG_FILE = "train_log.csv"
