@@ -286,7 +286,12 @@ def config_changes(old: dict, new: dict) -> list[str]:
     return [k for k in keep if not any(k == r or k.startswith(f"{r}.") for r in RESUMABLE_CHANGES)]
 
 
-def load_train_state(path: str | Path, expect: dict | None = None, map_location="cpu") -> dict:
+def load_train_state(
+    path: str | Path,
+    expect: dict | None = None,
+    map_location="cpu",
+    normalize: Callable[[dict], dict] | None = None,
+) -> dict:
     """The resumable state ``fit`` writes, checked: kind, format version, keys, and that it is this run's.
 
     Args:
@@ -294,6 +299,8 @@ def load_train_state(path: str | Path, expect: dict | None = None, map_location=
         expect: the metadata of the run about to resume (``replication``, ``seed``, ``config``); a state written
             by another replication or seed, or with another config (but for ``RESUMABLE_CHANGES``), is refused.
         map_location: as for ``torch.load``.
+        normalize: resolves the stored config with this code's defaults (the replication's config class): a key
+            that a newer version added, at its default, is then no change, so an older run still resumes.
     """
     path = Path(path)
     fix = f"delete {path} to train from step 0 (or restore it)"
@@ -310,9 +317,15 @@ def load_train_state(path: str | Path, expect: dict | None = None, map_location=
         if key in stored and key in expect and stored[key] != expect[key]:
             raise ArtifactError(path, f"is a training state of {key} {stored[key]}, this run is {expect[key]}", other)
     if isinstance(stored.get("config"), dict) and isinstance(expect.get("config"), dict):
-        changed = config_changes(stored["config"], expect["config"])
+        before = stored["config"]
+        if normalize is not None:
+            try:
+                before = normalize(before)
+            except (ValueError, TypeError):  # no longer valid under this code: compared as stored
+                pass
+        changed = config_changes(before, expect["config"])
         if changed:
-            old, new = _flatten(stored["config"]), _flatten(expect["config"])
+            old, new = _flatten(before), _flatten(expect["config"])
             shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:3])
             more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
             raise ArtifactError(

@@ -194,7 +194,18 @@ def _train(spec, cfg, config_path: Path, seed: int, out: Path, ddp, max_minutes,
     }
     data = DataSource(cfg.data, seed)
     with StopCondition(max_minutes) as stop:
-        state = fit(method.net, method.loss, data, cfg.train, run_dir, seed=seed, device=device, extra=extra, stop=stop)
+        state = fit(
+            method.net,
+            method.loss,
+            data,
+            cfg.train,
+            run_dir,
+            seed=seed,
+            device=device,
+            extra=extra,
+            stop=stop,
+            normalize_config=lambda stored: to_dict(from_dict(spec.config, stored)),
+        )
     if not ddp.is_main:
         return
     ema_net = {k.removeprefix("module."): v for k, v in state["ema"].items() if k != "n_averaged"}

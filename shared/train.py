@@ -18,6 +18,7 @@ import io
 import math
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,6 +183,7 @@ def fit(
     device: torch.device,
     extra: dict | None = None,
     stop: StopCondition | None = None,
+    normalize_config: Callable[[dict], dict] | None = None,
 ) -> dict:
     """Train ``net`` to ``cfg.steps``, resuming from ``out_dir/train_state.pt`` when present.
 
@@ -196,6 +198,7 @@ def fit(
         extra: JSON-safe metadata stored in every checkpoint (resolved config, provenance).
         stop: when it asks (a signal, a time budget), the state is saved after the current step and
             ``TrainingStopped`` is raised; rerunning resumes there.
+        normalize_config: the stored config resolved with this code's defaults (``load_train_state``).
 
     Returns:
         The final state dict: {"net", "ema", "optimizer", "step", "wall_s", "extra"}.
@@ -211,7 +214,8 @@ def fit(
     state_path, log_path = out_dir / STATE_FILE, out_dir / LOG_FILE
     step, wall_before, interval = 0, 0.0, {}
     if state_path.is_file():
-        state = load_train_state(state_path, extra, map_location=device)  # refuses another run's state
+        # refuses another run's state; a config key added since, at its default, is no change
+        state = load_train_state(state_path, extra, map_location=device, normalize=normalize_config)
         fix = f"delete {state_path} to train from step 0, or restore the config it was written with"
         load_state(net, state["net"], state_path, "its weights do not fit this run's net", fix)
         load_state(ema, state["ema"], state_path, "its EMA weights do not fit this run's net", fix)

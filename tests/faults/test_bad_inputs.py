@@ -465,3 +465,27 @@ def test_good_files_still_load(trained, samples, tmp_path):
     assert x.shape == (16, 2) and metas[0]["artifact"] == "samples" and metas[0]["format_version"] == 2
     atomic.save_json({"replication": "ddpm", "metrics": {"nll": {"value": 1.0}}}, tmp_path / "m.json")
     assert artifacts.load_metrics(tmp_path / "m.json", "ddpm")["metrics"]["nll"]["value"] == 1.0
+
+
+def _without_ema_warmup(extra: dict) -> dict:
+    """The state's metadata as a version without train.ema_warmup wrote it."""
+    config = {**extra["config"], "train": {k: v for k, v in extra["config"]["train"].items() if k != "ema_warmup"}}
+    return {**extra, "config": config}
+
+
+@pytest.mark.parametrize("sets, resumes", [([], True), (["--set", "train.ema_warmup=true"], False)])
+def test_a_state_of_an_older_version_resumes_unless_the_new_key_changes(trained, tmp_path, capsys, sets, resumes):
+    """A config key that a newer version added (train.ema_warmup) is no change at its default: the older run
+    resumes. Set to anything else, it is a change, and the state is refused naming the key."""
+    run = tmp_path / "run"
+    run.mkdir()
+    edited(trained.parent / artifacts.STATE_NAME, run / artifacts.STATE_NAME, extra=_without_ema_warmup)
+    argv = ["train", "--config", TINY, "--out", run / "checkpoint.pt", "--device", "cpu", *TRAIN_SETS, *sets]
+    argv = [str(a) for a in argv]
+    if resumes:
+        main(SPEC, [*argv, "--set", "train.steps=25"])  # 5 more steps than the state's 20
+        assert "resuming from" in capsys.readouterr().out and (run / "checkpoint.pt").is_file()
+    else:
+        with pytest.raises(SystemExit) as exit_:
+            main(SPEC, argv)
+        assert exit_.value.code == 2 and "train.ema_warmup: False -> True" in capsys.readouterr().err
