@@ -254,6 +254,9 @@ def load_checkpoint(path: str | Path, replication: str | None = None, map_locati
     return obj
 
 
+# Sections of a stored config that may change after training: how to sample and evaluate, never what was trained
+# (a resumed run may change them, and so may `sample` / `evaluate` --set of a trained checkpoint).
+SAMPLE_TIME_SECTIONS = ("sample", "evaluate", "likelihood")
 RESUMABLE_CHANGES = (  # config keys a rerun may change and still resume: more steps, logging, sampling, evaluation
     "train.steps",
     "train.checkpoint_every",
@@ -264,9 +267,7 @@ RESUMABLE_CHANGES = (  # config keys a rerun may change and still resume: more s
     "data.root",
     "data.download",
     "data.n_test",
-    "sample",
-    "evaluate",
-    "likelihood",
+    *SAMPLE_TIME_SECTIONS,
 )
 
 

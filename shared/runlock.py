@@ -168,7 +168,8 @@ class RunLock:
     def release(self) -> None:
         """Remove the lock if it is still this process's (a taker-over may have replaced it)."""
         self._stop.set()
-        if _read(self.path).get("pid") == self.me["pid"] and _read(self.path).get("host") == self.me["host"]:
+        holder = _read(self.path)
+        if holder.get("pid") == self.me["pid"] and holder.get("host") == self.me["host"]:
             try:
                 self.path.unlink()
             except FileNotFoundError:

@@ -84,16 +84,12 @@ def build_method(spec: Spec, cfg, source: str) -> Method:
         raise ConfigError(f"{source}: {err}") from None
 
 
-# Sections of a stored config that may change after training: how to sample and evaluate, never what was trained.
-SAMPLE_TIME_SECTIONS = ("sample", "likelihood", "evaluate")
-
-
 def check_sample_time(overrides: Sequence[str]) -> None:
     """Refuse a --set that would change what was trained (the net, the process, the loss, the data)."""
     for item in overrides:
         key = item.split("=", 1)[0].strip()
-        if "=" not in item or key.split(".")[0] not in SAMPLE_TIME_SECTIONS:
-            allowed = ", ".join(f"{s}.*" for s in SAMPLE_TIME_SECTIONS)
+        if "=" not in item or key.split(".")[0] not in artifacts.SAMPLE_TIME_SECTIONS:
+            allowed = ", ".join(f"{s}.*" for s in artifacts.SAMPLE_TIME_SECTIONS)
             raise ConfigError(
                 f"--set {item}: only {allowed} may change after training (KEY=VALUE); train again to change {key}"
             )
@@ -134,7 +130,8 @@ def load_run(
             ) from None
     check_sample_time(overrides)
     source = f"{path} (stored config" + (f" with --set {' '.join(overrides)})" if overrides else ")")
-    cfg = from_dict(spec.config, apply_overrides(copy.deepcopy(ckpt["config"]), overrides), source)
+    stored = copy.deepcopy(ckpt["config"]) if overrides else ckpt["config"]  # apply_overrides edits in place
+    cfg = from_dict(spec.config, apply_overrides(stored, overrides), source)
     method = build_method(spec, cfg, source)
     key = "ema_net" if weights == "ema" else "net"
     artifacts.load_state(

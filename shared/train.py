@@ -121,28 +121,24 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def ema_decay_at(decay: float, n: int, warmup: bool) -> float:
-    """The EMA decay of update n (n = 1 is the first): ``decay``, capped by (1 + n) / (10 + n) with ``warmup``."""
-    return min(decay, (1.0 + n) / (10.0 + n)) if warmup else decay
-
-
 def make_ema(net: nn.Module, decay: float, warmup: bool = False) -> AveragedModel:
     """Exponential moving average of the weights and buffers: torch's AveragedModel with an EMA rule.
 
-    AveragedModel copies the net at its first update; at the next ones it passes how many updates came before, so
-    update n = n_averaged + 1 blends ema <- d ema + (1 - d) net with d = ``ema_decay_at(decay, n, warmup)``.
+    AveragedModel copies the net at its first update and at the next ones passes how many updates came before
+    (``n_averaged``, saved in its state), so update n = n_averaged + 1 blends ema <- d ema + (1 - d) net. With
+    ``warmup``, d = min(decay, (1 + n) / (10 + n)), computed on the device (no host sync per step).
     """
     if not warmup:
         return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
     @torch.no_grad()
     def blend(ema_params: list[Tensor], params: list[Tensor], n_averaged: Tensor) -> None:
-        d = ema_decay_at(decay, int(n_averaged) + 1, warmup)
-        floats = [(e, p) for e, p in zip(ema_params, params, strict=True) if e.is_floating_point()]
-        for e, p in floats:
-            e.lerp_(p, 1.0 - d)
+        n = n_averaged.double() + 1
+        weight = 1 - torch.clamp((1 + n) / (10 + n), max=decay)  # 1 - d
         for e, p in zip(ema_params, params, strict=True):
-            if not e.is_floating_point():
+            if e.is_floating_point():
+                e.lerp_(p, weight.to(e.dtype))
+            else:
                 e.copy_(p)
 
     return AveragedModel(net, multi_avg_fn=blend, use_buffers=True)

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from replications.score_sde.method import sampling_grid
 from shared.artifacts import check_output
 from shared.atomic import save_json
 from shared.evaluate import sample_quality
@@ -153,7 +152,7 @@ def sampler_table(
                 x = sample_pc(
                     field,
                     x_prior,
-                    sampling_grid(process, k, t_end),
+                    process.time_grid(k, t_end=t_end),
                     predictor=pred,
                     corrector=corr,
                     denoise=True,
@@ -161,7 +160,7 @@ def sampler_table(
                 )
             metric, value = sample_quality(run.data(), x, feature_net)
             rows.append({"sampler": name, "nfe": calls[0], metric: value})
-        ts = torch.tensor([process.T, process.t_min if t_end is None else t_end])
+        ts = process.time_grid(1, t_end=t_end)
         with count_nfe(run.method.net) as calls:
             x = sample_flow(field, x_prior, ts, denoise=True)
         metric, value = sample_quality(run.data(), x, feature_net)

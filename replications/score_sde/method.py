@@ -34,32 +34,18 @@ def build_precond(process: SDE) -> Precond:
     return NoisePrediction(ScaledTime(999.0), process)
 
 
-def sampling_grid(process: SDE, n_steps: int | None = None, eps: float | None = None) -> torch.Tensor:
-    """Decreasing grid of ``n_steps`` (default N) uniform steps from T to the end time of sampling ``eps``.
-
-    ``eps`` None is the process's own cutoff (its grid, unchanged); the paper samples VP / sub-VP at 1e-3 although
-    it trains at 1e-5 (App. C; official run_lib.py sets sampling_eps per SDE).
-    """
-    if eps is None:
-        return process.time_grid(n_steps)
-    if not 0 < eps < process.T:
-        raise ValueError(f"sample.eps: need 0 < eps < T = {process.T}, got {eps}")
-    return torch.linspace(process.T, eps, (n_steps or process.n_steps) + 1)
-
-
 def build_sampler(cfg: PCSamplerConfig | ODESamplerConfig, process: SDE) -> tuple[torch.Tensor, Sampler]:
     """(grid, sampler with its options bound): PC on the grid from T to the sampling end time, or the adaptive ODE
     between the same ends."""
     if isinstance(cfg, ODESamplerConfig):
         opts = {"method": cfg.method, "rtol": cfg.rtol, "atol": cfg.atol, "denoise": cfg.denoise}
-        t_end = process.t_min if cfg.eps is None else cfg.eps
-        return torch.tensor([process.T, t_end]), partial(SAMPLERS["ode"], **opts)
+        return process.time_grid(1, t_end=cfg.eps), partial(SAMPLERS["ode"], **opts)  # the solve's two ends
     predictor = PREDICTORS[cfg.predictor]() if cfg.predictor != "none" else None
     corrector = None
     if cfg.corrector != "none":
         corrector = CORRECTORS[cfg.corrector](cfg.snr, cfg.n_corrector_steps, cfg.norms)
     opts = {"predictor": predictor, "corrector": corrector, "corrector_first": cfg.corrector_first}
-    grid = sampling_grid(process, cfg.n_steps, cfg.eps)
+    grid = process.time_grid(cfg.n_steps, t_end=cfg.eps)  # to sample.eps (null: the training cutoff)
     return grid, partial(SAMPLERS["pc"], denoise=cfg.denoise, **opts)
 
 
@@ -140,7 +126,7 @@ SPEC = Spec(
             lambda run, nfe: dataclasses.replace(
                 run.method,
                 sampler=SAMPLERS["ddim"],
-                grid=sampling_grid(run.method.field.process, max(1, int(nfe)), run.cfg.sample.eps),
+                grid=run.method.field.process.time_grid(max(1, int(nfe)), t_end=run.cfg.sample.eps),
                 info={"sampler": "ddim", "eta": 0.0, "steps": max(1, int(nfe))},
             )
         ),

@@ -47,9 +47,13 @@ class SDE(GaussianProcess):
         u = torch.rand(n, generator=generator, device=device)
         return self.t_min + (self.T - self.t_min) * u
 
-    def time_grid(self, n_steps: int | None = None, device="cpu") -> Tensor:
-        """Uniform grid T -> t_min with ``n_steps`` steps (default the process's N)."""
-        return torch.linspace(self.T, self.t_min, (n_steps or self.n_steps) + 1, device=device)
+    def time_grid(self, n_steps: int | None = None, device="cpu", t_end: float | None = None) -> Tensor:
+        """Uniform grid T -> ``t_end`` with ``n_steps`` steps (default the process's N); ``t_end`` defaults to the
+        training cutoff t_min (Score-SDE samples VP / sub-VP to 1e-3 although it trains from 1e-5, App. C)."""
+        t_end = self.t_min if t_end is None else t_end
+        if not 0 <= t_end < self.T:
+            raise ValueError(f"the end time of sampling must be in [0, T = {self.T}), got {t_end}")
+        return torch.linspace(self.T, t_end, (n_steps or self.n_steps) + 1, device=device)
 
     def reverse(self, score: VectorField) -> ReverseSDE:
         """The reverse-time SDE dx = [f - g^2 score] dt + g dw_bar (Eq. 6)."""

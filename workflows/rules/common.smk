@@ -44,10 +44,10 @@ def run_dirs():
 def find_run(rep, exp):
     if (rep, exp) in COMPARE_RUNS:
         return COMPARE_RUNS[(rep, exp)]
-    for r in config["runs"]:
-        if r["replication"] == rep and r["experiment"] == exp:
-            return r
-    raise ValueError(f"no run {rep}/{exp} in the workflow config")
+    run = run_entry(rep, exp)
+    if run is None:
+        raise ValueError(f"no run {rep}/{exp} in the workflow config")
+    return run
 
 
 def run_entry(rep, exp):
@@ -74,12 +74,8 @@ def base_experiment(rep, exp):
 
 def trained_experiment(rep, exp):
     """The experiment whose checkpoint a run samples: its own, or a variant run's `checkpoint_of`."""
-    if (rep, exp) in COMPARE_RUNS:
-        return exp
-    for r in config["runs"]:
-        if r["replication"] == rep and r["experiment"] == exp:
-            return r.get("checkpoint_of", exp)
-    return exp
+    run = None if (rep, exp) in COMPARE_RUNS else run_entry(rep, exp)
+    return run.get("checkpoint_of", exp) if run else exp
 
 
 def checkpoint(wildcards):
@@ -131,7 +127,7 @@ def dataset(rep, exp):
     base = base_experiment(rep, exp)
     if (rep, base) in COMPARE_RUNS:
         return COMPARE_RUNS[(rep, base)]["data"]
-    with open(config_file(rep, exp)) as fh:
+    with open(f"replications/{rep}/configs/{base}.yaml") as fh:
         return (yaml.safe_load(fh) or {}).get("data", {}).get("name")
 
 
