@@ -15,6 +15,7 @@ import copy
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -55,23 +56,83 @@ def by_overrides(
     return Budget(lambda run, v: rebuild(run, overrides(run.cfg, v)), None if values is None else tuple(values), unit)
 
 
-def fixed_steps(sampler: str, evals_per_step: int | None = None) -> Budget:
-    """A fixed-step ODE sampler (``shared.ode``) uniform on the method's own time interval (its grid's ends).
+def on_grid(
+    sampler: str,
+    grid: Callable[[Any, int], torch.Tensor],
+    steps: Callable[[Any, float], int] = lambda run, nfe: max(1, int(nfe)),
+    options: Callable[[Any], dict] = lambda run: {},
+) -> Budget:
+    """A family that samples the run's field with ``SAMPLERS[sampler]`` on a grid of k = ``steps(run, nfe)`` steps.
 
-    ``evals_per_step``: 1 for Euler, 2 for Heun (``shared.ode.sample_heun`` corrects every step, the last one
-    too), so a budget n gives k = n // evals_per_step steps (at least one).
+    Args:
+        sampler: the registry's name; grid: (run, k) -> the (k + 1,) grid; steps: (run, NFE target) -> k;
+        options: (run) -> the sampler's options (e.g. the run's own ``clip_x0``), recorded in the method's info.
     """
     from shared.samplers import SAMPLERS
 
-    per = evals_per_step or (2 if sampler == "heun" else 1)
-
     def method(run, nfe: float) -> Method:
-        m = run.method
-        k = max(1, int(nfe) // per)
-        grid = torch.linspace(float(m.grid[0]), float(m.grid[-1]), k + 1)
-        return dataclasses.replace(m, sampler=SAMPLERS[sampler], grid=grid, info={"sampler": sampler, "steps": k})
+        k, opts = steps(run, nfe), options(run)
+        bound = partial(SAMPLERS[sampler], **opts) if opts else SAMPLERS[sampler]
+        info = {"sampler": sampler, "steps": k, **opts}
+        return dataclasses.replace(run.method, sampler=bound, grid=grid(run, k), info=info)
 
     return Budget(method)
+
+
+def fixed_steps(sampler: str) -> Budget:
+    """A fixed-step ODE sampler (``shared.ode``) uniform on the method's own time interval (its grid's ends).
+
+    Euler spends 1 NFE a step, Heun 2 (``shared.ode.sample_heun`` corrects every step, the last one too), so a
+    budget n gives k = n // evals_per_step steps (at least one).
+    """
+    per = {"euler": 1, "heun": 2}[sampler]
+
+    def grid(run, k: int) -> torch.Tensor:
+        return torch.linspace(float(run.method.grid[0]), float(run.method.grid[-1]), k + 1)
+
+    return on_grid(sampler, grid, lambda run, nfe: max(1, int(nfe) // per))
+
+
+def path_of(run):
+    """The Gaussian path of a run's field (``shared.processes``), which the few-step families sample."""
+    return run.method.field.process_for("a few-step sampler")
+
+
+def ddim(
+    t_end: Callable[[Any], float | None] = lambda run: None,
+    steps: Callable[[Any, float], int] = lambda run, nfe: max(1, int(nfe)),
+    options: Callable[[Any], dict] = lambda run: {},
+) -> Budget:
+    """DDIM, eta = 0 (Song, Meng & Ermon 2021, Eq. 12) on the path's own uniform grid (a chain's even stride, Sec.
+    4.2), ending at ``t_end(run)`` (None: the path's default): k steps, k NFE; ``options(run)``: e.g. ``clip_x0``."""
+
+    def grid(run, k: int) -> torch.Tensor:
+        end = t_end(run)
+        return path_of(run).time_grid(k) if end is None else path_of(run).time_grid(k, t_end=end)
+
+    return on_grid("ddim", grid, steps, lambda run: {"eta": 0.0, **options(run)})
+
+
+def heun_edm() -> Budget:
+    """EDM Algorithm 1 on Eq. 5's rho = 7 steps (Karras et al. 2022): k Heun steps, the last Euler, 2k - 1 NFE."""
+    from shared.samplers import times_karras
+
+    def steps(run, nfe: float) -> int:
+        return max(1, (int(nfe) + 1) // 2)
+
+    return on_grid("heun_edm", lambda run, k: times_karras(path_of(run), k), steps)
+
+
+def dpm_solver_2m() -> Budget:
+    """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2) on steps uniform in log-SNR: k steps, k NFE."""
+    from shared.samplers import times_logsnr
+
+    return on_grid("dpm_solver_2m", lambda run, k: times_logsnr(path_of(run), k))
+
+
+def few_step(t_end: Callable[[Any], float | None] = lambda run: None) -> dict[str, Budget]:
+    """The three few-step families that sample any field with a Gaussian path (diffusions and flow matching alike)."""
+    return {"heun_edm": heun_edm(), "dpm_solver_2m": dpm_solver_2m(), "ddim": ddim(t_end)}
 
 
 TOLERANCES = (1e-1, 3e-2, 1e-2, 1e-3, 1e-4, 1e-5)  # an adaptive solver's rtol = atol, loose to tight
@@ -82,4 +143,17 @@ def tolerances(keys: Sequence[str], values: Sequence[float] = TOLERANCES) -> Bud
     return by_overrides(lambda cfg, tol: [f"{k}={tol:g}" for k in keys], values, unit="tolerance")
 
 
-__all__ = ["Budget", "TOLERANCES", "by_overrides", "fixed_steps", "rebuild", "tolerances"]
+__all__ = [
+    "Budget",
+    "TOLERANCES",
+    "by_overrides",
+    "ddim",
+    "dpm_solver_2m",
+    "few_step",
+    "fixed_steps",
+    "heun_edm",
+    "on_grid",
+    "path_of",
+    "rebuild",
+    "tolerances",
+]

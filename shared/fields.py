@@ -1,19 +1,25 @@
 """The one idea of the core: a vector field f(x, t) that a sampler integrates from a prior.
 
-A ``Field`` wraps what a net predicts at (x, t), of one of three kinds, and converts it to the others where the
-process allows. The conversions live here and nowhere else (Song et al. 2021, App. B; Kingma et al. 2021):
+A ``Field`` wraps what a net predicts at (x, t), of one of three kinds, and converts it to the others through its
+Gaussian path x_t = alpha_t x0 + sigma_t eps (``shared.processes``; Song et al. 2021, App. B; Kingma et al. 2021;
+Lipman et al. 2023, Sec. 4.1). The conversions live here and nowhere else:
 
-    eps   <-> score:     score = -eps / sigma_t                         (Gaussian kernel x_t = alpha_t x0 + sigma_t eps)
-    score  -> velocity:  v = f(x, t) - g(t)^2 score / 2                 (probability-flow ODE, Eq. 13)
-    score  -> x0:        E[x0 | x_t] = (x_t + sigma_t^2 score) / alpha_t (Tweedie)
+    eps   <-> score:     score = -eps / sigma_t
+    score  -> x0:        E[x0 | x_t] = (x_t + sigma_t^2 score) / alpha_t            (Tweedie)
+    score  -> velocity:  v = alpha'_t x0_hat + sigma'_t eps_hat    (the path's flow; an SDE's Eq. 13, f - g^2 score / 2)
+    velocity -> eps:     eps = (alpha_t v - alpha'_t x_t) / (alpha_t sigma'_t - alpha'_t sigma_t)
+    velocity -> x0:      x0 = (sigma'_t x_t - sigma_t v) / (alpha_t sigma'_t - alpha'_t sigma_t)
 
-Velocity fields (FFJORD's dynamics, PFGM's log-z ODE, flow matching) need no process: samplers that integrate an
-ODE ask for ``field.velocity``; samplers of the reverse SDE ask for ``field.score`` and are given the process.
+The last two solve x_t = alpha x0 + sigma eps, v = alpha' x0 + sigma' eps for (x0, eps); the determinant is -1 on
+flow matching's paths, so they hold at both ends. A velocity field with no Gaussian path (PFGM's log-z ODE, a
+single-block CNF) has a velocity only: a sampler that needs a score, eps or x0 refuses it with a TypeError.
 
 Example:
     >>> sde = VPSDE()
     >>> field = EpsField(lambda x, t: net(x, 999 * t), sde)   # DDPM++ predicts the noise
     >>> field.score(x, t); field.velocity(x, t)                # (B, *D) each
+    >>> fm = VelocityField(lambda x, t: net(x, 999 * t), OTPath())
+    >>> fm.eps(x, t); fm.x0(x, t)                              # what DDIM and DPM-Solver++ ask for
 """
 
 from __future__ import annotations
@@ -34,8 +40,8 @@ class Field(abc.ABC):
 
     Args:
         predict: the prediction of this kind, e.g. a net behind its preconditioning.
-        process: the forward Gaussian process, needed by the conversions between score, eps, velocity and x0
-            (None for a pure velocity field).
+        process: the Gaussian path (``shared.processes``) that the conversions between score, eps, velocity and x0
+            need; None for a velocity field with no Gaussian path.
     """
 
     kind: ClassVar[Kind]
@@ -48,13 +54,16 @@ class Field(abc.ABC):
         return self.predict(x, t)
 
     def process_for(self, what: str) -> GaussianProcess:
-        """The field's forward process, which ``what`` (a conversion or a sampler) needs; TypeError without one."""
-        return self._need_process(what)
-
-    def _need_process(self, what: str) -> GaussianProcess:
+        """The field's Gaussian path, which ``what`` (a conversion or a sampler) needs; TypeError without one."""
         if self.process is None:
-            raise TypeError(f"{type(self).__name__}: converting a {self.kind} field to {what} needs a process")
+            name, kind = type(self).__name__, self.kind
+            raise TypeError(f"{name}: {what} needs a process (a Gaussian path); this {kind} field has none")
         return self.process
+
+    def _path(self, t: Tensor, ndim: int, what: str) -> tuple[Tensor, Tensor]:
+        """alpha_t and sigma_t, broadcast to (B, 1, ...) of rank ``ndim``."""
+        process = self.process_for(what)
+        return append_dims(process.alpha(t), ndim), append_dims(process.sigma(t), ndim)
 
     @abc.abstractmethod
     def score(self, x: Tensor, t: Tensor) -> Tensor:
@@ -62,19 +71,21 @@ class Field(abc.ABC):
 
     def eps(self, x: Tensor, t: Tensor) -> Tensor:
         """The noise E[eps | x_t] = -sigma_t score: (B, *D)."""
-        sigma = self._need_process("eps").sigma(t)
-        return -append_dims(sigma, x.ndim) * self.score(x, t)
+        return -self._path(t, x.ndim, "eps")[1] * self.score(x, t)
 
     def velocity(self, x: Tensor, t: Tensor) -> Tensor:
-        """dx/dt of the deterministic flow; for a score, the probability-flow ODE f - g^2 score / 2 (Eq. 13)."""
-        process = self._need_process("velocity")
-        if not hasattr(process, "probability_flow"):
-            raise TypeError(f"{type(process).__name__} has no probability-flow ODE (a discrete chain)")
-        return process.probability_flow(self.score)(x, t)
+        """dx/dt of the deterministic flow with the path's marginals (``GaussianProcess.probability_flow``)."""
+        return self.process_for("velocity").probability_flow(self.score)(x, t)
 
     def x0(self, x: Tensor, t: Tensor) -> Tensor:
         """Tweedie's denoised estimate E[x0 | x_t]: (B, *D)."""
-        return self._need_process("x0").denoise(x, t, self.score)
+        return self.process_for("x0").denoise(x, t, self.score)
+
+    def x0_eps(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """(x0_hat, eps_hat) from one prediction, x0_hat = (x_t - sigma_t eps_hat) / alpha_t: (B, *D) each."""
+        eps = self.eps(x, t)
+        a, s = self._path(t, x.ndim, "x0")
+        return (x - s * eps) / a, eps
 
 
 class ScoreField(Field):
@@ -95,20 +106,41 @@ class EpsField(Field):
         return self.predict(x, t)
 
     def score(self, x: Tensor, t: Tensor) -> Tensor:
-        sigma = self._need_process("score").sigma(t)
-        return -self.predict(x, t) / append_dims(sigma, x.ndim)
+        return -self.predict(x, t) / self._path(t, x.ndim, "score")[1]
 
 
 class VelocityField(Field):
-    """A field that is itself the ODE's velocity dx/dt (FFJORD, PFGM in log z, flow matching)."""
+    """A field that is itself the ODE's velocity dx/dt: flow matching's (on its affine path), PFGM's log-z ODE and
+    a single-block CNF (no path). With a path, eps, x0 and score follow from the velocity (module docstring)."""
 
     kind = "velocity"
 
     def velocity(self, x: Tensor, t: Tensor) -> Tensor:
         return self.predict(x, t)
 
+    def _solve(self, x: Tensor, t: Tensor, what: str) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """(v, alpha, sigma, alpha', sigma') at (x, t), broadcast to x's rank, for the 2 x 2 solve."""
+        a, s = self._path(t, x.ndim, what)
+        process = self.process_for(what)
+        da, ds = append_dims(process.d_alpha(t), x.ndim), append_dims(process.d_sigma(t), x.ndim)
+        return self.predict(x, t), a, s, da, ds
+
+    def eps(self, x: Tensor, t: Tensor) -> Tensor:
+        v, a, s, da, ds = self._solve(x, t, "eps")
+        return (a * v - da * x) / (a * ds - da * s)
+
+    def x0(self, x: Tensor, t: Tensor) -> Tensor:
+        v, a, s, da, ds = self._solve(x, t, "x0")
+        return (ds * x - s * v) / (a * ds - da * s)
+
+    def x0_eps(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """Both from one velocity (well defined where alpha_t = 0, at flow matching's noise end)."""
+        v, a, s, da, ds = self._solve(x, t, "x0")
+        det = a * ds - da * s
+        return (ds * x - s * v) / det, (a * v - da * x) / det
+
     def score(self, x: Tensor, t: Tensor) -> Tensor:
-        raise TypeError("VelocityField: a velocity field has no score without a Gaussian path")
+        return -self.eps(x, t) / self._path(t, x.ndim, "score")[1]
 
 
 FIELDS: dict[str, type[Field]] = {"score": ScoreField, "eps": EpsField, "velocity": VelocityField}

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from functools import partial
 
 from replications.ddpm.config import Config
 from replications.ddpm.vlb import VariationalBound
-from shared.budgets import Budget, by_overrides
+from shared.budgets import by_overrides, ddim
 from shared.losses import l_simple
 from shared.method import Method, Spec
 from shared.nets import build_net
@@ -18,12 +17,18 @@ from shared.samplers import SAMPLERS
 _RANGES = {"[-1,1]": (-1.0, 1.0), "[0,1]": (0.0, 1.0)}
 
 
+def x0_range(cfg: Config) -> tuple[float, float] | None:
+    """The range x0_hat is clipped to when sampling: the images' data range if ``sample.clip_x0`` (official code)."""
+    image_range = _RANGES[cfg.data.data_range] if cfg.data.is_image else None
+    return image_range if cfg.sample.clip_x0 else None
+
+
 def build(cfg: Config) -> Method:
     """The DDPM method of an experiment config."""
     chain = DiscreteVP.linear(cfg.process.beta_1, cfg.process.beta_T, cfg.process.T)  # Sec. 4
     precond = NoisePrediction(StepIndex(chain.n_steps), chain)  # eps_theta(x_t, t) (Eq. 11); the net sees i - 1
     image_range = _RANGES[cfg.data.data_range] if cfg.data.is_image else None
-    clip = image_range if cfg.sample.clip_x0 and image_range is not None else None
+    clip = x0_range(cfg)
     net = build_net(cfg.net, cfg.data.shape)
     return Method(
         net=net,
@@ -46,16 +51,8 @@ SPEC = Spec(
     budgets={
         "ancestral": by_overrides(lambda cfg, nfe: [f"sample.n_steps={min(int(nfe), cfg.process.T)}"]),
         # DDIM, eta = 0 (Song et al. 2021, Eq. 12 and Sec. 4.2) on the same even stride: k steps, k NFE (k <= T)
-        "ddim": Budget(
-            lambda run, nfe: dataclasses.replace(
-                run.method,
-                sampler=partial(
-                    SAMPLERS["ddim"],
-                    clip_x0=run.method.sampler.keywords["clip_x0"],
-                ),
-                grid=run.method.field.process.time_grid(min(int(nfe), run.cfg.process.T)),
-                info={"sampler": "ddim", "eta": 0.0, "steps": min(int(nfe), run.cfg.process.T)},
-            )
+        "ddim": ddim(
+            steps=lambda run, nfe: min(int(nfe), run.cfg.process.T), options=lambda run: {"clip_x0": x0_range(run.cfg)}
         ),
     },
 )

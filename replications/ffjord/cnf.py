@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from shared.fields import VelocityField
+from shared.fields import Field, VelocityField
 from shared.ode import Regularizer, log_prob_ode, sample_ode
 
 Op = tuple  # ("ode", k) | ("squeeze",) | ("factor",)
@@ -117,13 +117,29 @@ def _block_field(net: nn.Module, k: int) -> Callable[[Tensor, Tensor], Tensor]:
     return lambda x, s: net(x, s, block=k)  # through net.__call__: the CLI's forward hook counts every evaluation
 
 
-class CNFField(VelocityField):
-    """The CNF as a field: a composition of velocity fields, one per ODE block (block 0's is ``velocity``);
-    ``cnf_sample`` walks all blocks through ``net``."""
+class CNFField(Field):
+    """The CNF as a field: a composition of velocity fields, one per ODE block, with the plan's squeezes and
+    factor-outs between them. It has no Gaussian path, so no score, eps or x0, and one velocity only when it has one
+    block; ``cnf_sample`` walks the whole composition, ``blocks[k]`` is block k's velocity field (s in [0, 1])."""
+
+    kind = "velocity"
 
     def __init__(self, net: nn.Module):
-        super().__init__(_block_field(net, 0))
+        n_blocks = sum(op[0] == "ode" for op in unwrap(net).plan)
+        self.blocks = tuple(VelocityField(_block_field(net, k)) for k in range(n_blocks))
+        super().__init__(self.velocity)
         self.net = net
+
+    def velocity(self, x: Tensor, t: Tensor) -> Tensor:
+        if len(self.blocks) != 1:
+            raise TypeError(
+                f"CNFField: a CNF of {len(self.blocks)} blocks is a composition of velocity fields, not one: "
+                "sample it with cnf_sample, or integrate field.blocks[k]"
+            )
+        return self.blocks[0].velocity(x, t)
+
+    def score(self, x: Tensor, t: Tensor) -> Tensor:
+        raise TypeError("CNFField: a CNF has no Gaussian path, hence no score (FFJORD learns the velocity only)")
 
 
 def cnf_log_prob(

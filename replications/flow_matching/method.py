@@ -2,8 +2,9 @@
 (``shared.precond.VelocityPrediction`` on 999 t), the path's regression loss, the N(0, I) prior at t = 0, the ODE
 from t = 0 to the data at t = 1, and the likelihood through the same ODE run backwards (``shared.ode.FlowNLL``).
 
-The core's one idea fits as is: the net's output is the ODE's velocity (``shared.fields.VelocityField``), so the
-shared ``ode`` / ``euler`` / ``heun`` samplers and ``log_prob_ode`` integrate it without a process object.
+The path is a Gaussian path of the core (``shared.processes.flow``, noise at t = 0): the net's output is the ODE's
+velocity, and the field converts it to eps, x0 and the score, so DDIM, DPM-Solver++(2M) and EDM's Heun sample these
+runs as they sample the diffusions.
 """
 
 from __future__ import annotations
@@ -13,17 +14,15 @@ from functools import partial
 import torch
 
 from replications.flow_matching.config import Config, ODESamplerConfig, PathConfig, SamplerConfig
+from replications.flow_matching.couplings import Coupling
 from replications.flow_matching.objective import FlowMatchingLoss
-from replications.flow_matching.paths import AffinePath, Coupling, OTPath, StraightPath
-from shared.budgets import TOLERANCES, by_overrides, fixed_steps
+from shared.budgets import TOLERANCES, by_overrides, few_step, fixed_steps
 from shared.method import Command, Method, Sampler, Spec
 from shared.nets import build_net
 from shared.ode import FlowNLL
 from shared.precond import ScaledTime, VelocityPrediction
-from shared.priors import GaussianPrior
+from shared.processes.flow import AffinePath, OTPath, StraightPath
 from shared.samplers import SAMPLERS
-
-T_NOISE, T_DATA = 0.0, 1.0  # both papers: noise at t = 0, data at t = 1
 
 
 def build_path(cfg: PathConfig) -> AffinePath:
@@ -31,31 +30,33 @@ def build_path(cfg: PathConfig) -> AffinePath:
     return OTPath(cfg.sigma_min) if cfg.kind == "ot" else StraightPath()
 
 
-def build_precond() -> VelocityPrediction:
-    """v = net(x, 999 t): the shared nets' sinusoidal embedding wants conditions on DDPM's [0, 999] scale."""
-    return VelocityPrediction(ScaledTime(999.0))
+def build_precond(path: AffinePath) -> VelocityPrediction:
+    """v = net(x, 999 t) on ``path``: the shared nets' sinusoidal embedding wants conditions on a [0, 999] scale."""
+    return VelocityPrediction(ScaledTime(999.0), path)
 
 
 def build_loss(cfg: Config, coupling: Coupling | None = None) -> FlowMatchingLoss:
     """The regression loss of the configured path; ``coupling`` None: independent noise (training from data)."""
-    return FlowMatchingLoss(build_path(cfg.path), build_precond(), coupling, cfg.objective.reduce)
+    path = build_path(cfg.path)
+    return FlowMatchingLoss(path, build_precond(path), coupling, cfg.objective.reduce)
 
 
-def build_sampler(cfg: SamplerConfig) -> tuple[torch.Tensor, Sampler]:
+def build_sampler(cfg: SamplerConfig, path: AffinePath) -> tuple[torch.Tensor, Sampler]:
     """(grid, sampler): the adaptive ODE from t = 0 to 1, or fixed Euler / Heun steps uniform in t."""
     if isinstance(cfg, ODESamplerConfig):
-        return torch.tensor([T_NOISE, T_DATA]), partial(
+        return torch.tensor([path.t_noise, path.t_data]), partial(
             SAMPLERS["ode"], method=cfg.method, rtol=cfg.rtol, atol=cfg.atol
         )
-    return torch.linspace(T_NOISE, T_DATA, cfg.n_steps + 1), SAMPLERS[cfg.kind]
+    return path.time_grid(cfg.n_steps), SAMPLERS[cfg.kind]
 
 
 def build(cfg: Config) -> Method:
     """The flow matching (or rectified flow) method of an experiment config."""
-    precond = build_precond()
+    path = build_path(cfg.path)
+    precond = build_precond(path)
     net = build_net(cfg.net, cfg.data.shape)
-    prior = GaussianPrior(1.0)  # x0 ~ N(0, I) (Lipman Sec. 4.1; Liu Sec. 4: pi_0 = N(0, I))
-    grid, sampler = build_sampler(cfg.sample)
+    prior = path.prior  # x0 ~ N(0, I) (Lipman Sec. 4.1; Liu Sec. 4: pi_0 = N(0, I))
+    grid, sampler = build_sampler(cfg.sample, path)
     lik = cfg.likelihood
     return Method(
         net=net,
@@ -68,8 +69,8 @@ def build(cfg: Config) -> Method:
         nll=FlowNLL(
             precond.field,
             prior.log_prob,
-            T_DATA,
-            T_NOISE,
+            path.t_data,
+            path.t_noise,
             divergence=lik.divergence,
             noise=lik.noise,
             method=lik.method,
@@ -88,6 +89,7 @@ SPEC = Spec(
     budgets={
         "euler": fixed_steps("euler"),  # uniform in t on [0, 1] (Liu Sec. 4: N Euler steps)
         "heun": fixed_steps("heun"),
+        **few_step(),  # EDM's Heun, DPM-Solver++(2M), DDIM: through the path's conversions (shared.fields)
         "ode": by_overrides(
             lambda cfg, tol: [f"sample={{kind: ode, rtol: {tol:g}, atol: {tol:g}}}"], TOLERANCES, unit="tolerance"
         ),

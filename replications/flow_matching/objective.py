@@ -8,8 +8,9 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from replications.flow_matching.paths import AffinePath, Coupling, IndependentCoupling
+from replications.flow_matching.couplings import Coupling, IndependentCoupling
 from shared.precond import Precond
+from shared.processes.flow import AffinePath
 
 
 class FlowMatchingLoss:

@@ -26,8 +26,8 @@ import torch
 from torch import Tensor
 
 from replications.flow_matching.config import Config
+from replications.flow_matching.couplings import PairedCoupling
 from replications.flow_matching.method import SPEC, build_loss
-from replications.flow_matching.paths import PairedCoupling
 from replications.flow_matching.straightness import straightness
 from shared.artifacts import check_output
 from shared.config import ConfigError, apply_overrides, from_dict, to_dict

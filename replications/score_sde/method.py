@@ -3,20 +3,19 @@ probability-flow likelihood (Song et al. 2021)."""
 
 from __future__ import annotations
 
-import dataclasses
 from functools import partial
 
 import torch
 
 from replications.score_sde.config import Config, ODESamplerConfig, PCSamplerConfig, ProcessConfig
-from shared.budgets import TOLERANCES, Budget, by_overrides, fixed_steps
+from shared.budgets import TOLERANCES, by_overrides, few_step, fixed_steps
 from shared.losses import WEIGHTINGS, DSMLoss
 from shared.method import Method, Sampler, Spec
 from shared.nets import build_net
 from shared.ode import FlowNLL
 from shared.precond import LogSigmaSteps, NoisePrediction, Precond, ScaledTime, SigmaScaling
 from shared.processes import SDE, VESDE, VPSDE, SubVPSDE
-from shared.samplers import CORRECTORS, PREDICTORS, SAMPLERS, times_karras, times_logsnr
+from shared.samplers import CORRECTORS, PREDICTORS, SAMPLERS
 
 
 def build_process(cfg: ProcessConfig) -> SDE:
@@ -103,32 +102,7 @@ SPEC = Spec(
         "heun": fixed_steps("heun"),
         # the adaptive probability-flow solve at a tolerance, ending where the config's sampler ends (sample.eps)
         "ode": by_overrides(lambda cfg, tol: [_ode_at(cfg, tol)], TOLERANCES, unit="tolerance"),
-        # EDM Algorithm 1 on Eq. 5's rho = 7 steps (Karras et al. 2022): k Heun steps, the last Euler, 2k - 1 NFE
-        "heun_edm": Budget(
-            lambda run, nfe: dataclasses.replace(
-                run.method,
-                sampler=SAMPLERS["heun_edm"],
-                grid=times_karras(run.method.field.process, max(1, (int(nfe) + 1) // 2)),
-                info={"sampler": "heun_edm", "steps": max(1, (int(nfe) + 1) // 2)},
-            )
-        ),
-        # DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2) on steps uniform in log-SNR: k steps, k NFE
-        "dpm_solver_2m": Budget(
-            lambda run, nfe: dataclasses.replace(
-                run.method,
-                sampler=SAMPLERS["dpm_solver_2m"],
-                grid=times_logsnr(run.method.field.process, max(1, int(nfe))),
-                info={"sampler": "dpm_solver_2m", "steps": max(1, int(nfe))},
-            )
-        ),
-        # DDIM, eta = 0 (Song et al. 2021, Eq. 12) uniform in t from T to the sampling end time: k steps, k NFE
-        "ddim": Budget(
-            lambda run, nfe: dataclasses.replace(
-                run.method,
-                sampler=SAMPLERS["ddim"],
-                grid=run.method.field.process.time_grid(max(1, int(nfe)), t_end=run.cfg.sample.eps),
-                info={"sampler": "ddim", "eta": 0.0, "steps": max(1, int(nfe))},
-            )
-        ),
+        # EDM's Heun, DPM-Solver++(2M) and DDIM (eta = 0), DDIM ending where the config's sampler ends (sample.eps)
+        **few_step(t_end=lambda run: run.cfg.sample.eps),
     },
 )

@@ -60,7 +60,8 @@ class SDE(GaussianProcess):
         return ReverseSDE(self, score)
 
     def probability_flow(self, score: VectorField) -> VectorField:
-        """The probability-flow ODE's velocity dx/dt = f - g^2 score / 2 (Eq. 13)."""
+        """The probability-flow ODE's velocity dx/dt = f - g^2 score / 2 (Eq. 13): the Gaussian path's flow
+        (``GaussianProcess.probability_flow``) in the SDE's own drift and diffusion."""
 
         def velocity(x: Tensor, t: Tensor) -> Tensor:
             f, g = self.sde(x, t)
@@ -102,6 +103,14 @@ class VPSDE(SDE):
     def sigma(self, t: Tensor) -> Tensor:
         return torch.sqrt(-torch.expm1(2 * self.log_alpha(t)))
 
+    def d_alpha(self, t: Tensor) -> Tensor:
+        """alpha' = -beta(t) alpha / 2."""
+        return -0.5 * self.beta(t) * self.alpha(t)
+
+    def d_sigma(self, t: Tensor) -> Tensor:
+        """sigma^2 = 1 - alpha^2, so sigma' = -alpha alpha' / sigma."""
+        return -self.alpha(t) * self.d_alpha(t) / self.sigma(t)
+
     @property
     def prior_std(self) -> float:
         return 1.0
@@ -124,6 +133,10 @@ class SubVPSDE(VPSDE):
     def sigma(self, t: Tensor) -> Tensor:
         return -torch.expm1(2 * self.log_alpha(t))
 
+    def d_sigma(self, t: Tensor) -> Tensor:
+        """sigma = 1 - alpha^2, so sigma' = -2 alpha alpha'."""
+        return -2 * self.alpha(t) * self.d_alpha(t)
+
     def diffusion(self, t: Tensor) -> Tensor:
         return torch.sqrt(self.beta(t) * -torch.expm1(4 * self.log_alpha(t)))
 
@@ -143,6 +156,13 @@ class VESDE(SDE):
 
     def sigma(self, t: Tensor) -> Tensor:
         return self.sigma_min * (self.sigma_max / self.sigma_min) ** t
+
+    def d_alpha(self, t: Tensor) -> Tensor:
+        return torch.zeros_like(t)
+
+    def d_sigma(self, t: Tensor) -> Tensor:
+        """sigma' = sigma log(sigma_max / sigma_min)."""
+        return self.sigma(t) * math.log(self.sigma_max / self.sigma_min)
 
     @property
     def prior_std(self) -> float:

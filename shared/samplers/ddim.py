@@ -32,7 +32,8 @@ def sample_ddim(
     the posterior variance: ``sample_ancestral(variance="posterior")`` gives the same x for the same noise.
 
     Args:
-        field: the model's field (eps or score kind); one ``field.eps`` per step; its process gives alpha(t), sigma(t).
+        field: the model's field on a Gaussian path (score, eps or velocity kind); one ``field.x0_eps`` per step; its
+            process gives alpha(t), sigma(t).
         x: prior draw x_T (B, *D).
         ts: decreasing grid (K + 1,), e.g. ``process.time_grid(K)``; a last point with sigma = 0 returns x0_hat.
         eta: 0 (deterministic) .. 1 (ancestral); values outside [0, 1] are rejected.
@@ -56,8 +57,7 @@ def sample_ddim(
     for i in range(len(ts) - 1):
         t, s = batch_time(ts[i], x), batch_time(ts[i + 1], x)
         alpha_t, sigma_t = append_dims(process.alpha(t), d), append_dims(process.sigma(t), d)
-        eps = field.eps(x, t)
-        x0 = (x - sigma_t * eps) / alpha_t
+        x0, eps = field.x0_eps(x, t)
         if clip_x0 is not None:
             x0 = x0.clamp(*clip_x0)
             eps = (x - alpha_t * x0) / sigma_t

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from shared.fields import Field
 from shared.processes.base import GaussianProcess
-from shared.samplers.edm import times_of_sigmas
+from shared.samplers.edm import level_grid
 from shared.utils import Generator, batch_time
 
 
@@ -19,9 +19,9 @@ def times_logsnr(
     process: GaussianProcess,
     n_steps: int,
     *,
-    t_min: float | None = None,
-    t_max: float | None = None,
-    t_end: float = 0.0,
+    t_first: float | None = None,
+    t_last: float | None = None,
+    t_end: float | None = None,
 ) -> Tensor:
     """Steps uniform in lambda = log(alpha_t / sigma_t), DPM-Solver's choice (Lu et al. 2022a), then ``t_end``.
 
@@ -29,24 +29,22 @@ def times_logsnr(
     exponential integrator makes the same relative error per step on it.
 
     Args:
-        process: the forward process.
+        process: the Gaussian path.
         n_steps: N steps; the grid has N + 1 points.
-        t_min: time of the largest lambda (default the process's ``t_min``); t_max: of the smallest (default T).
-        t_end: the final time (e.g. 0: sigma = 0 for VP; the samplers never evaluate the field there).
+        t_first, t_last, t_end: as ``shared.samplers.edm.level_grid`` (defaults: the path's noise end, its time
+            cutoff, its data end, e.g. 0 for VP, where sigma = 0: the samplers never evaluate the field there).
 
     Returns:
-        Decreasing float64 times (N + 1,) from t_max to t_end.
+        float64 times (N + 1,) from t_first to t_end.
     """
-    t_min = process.t_min if t_min is None else t_min
-    t_max = process.T if t_max is None else t_max
-    if n_steps < 1 or not t_end <= t_min < t_max:
-        raise ValueError(f"need n_steps >= 1 and t_end <= t_min < t_max, got {n_steps}, {t_end}, {t_min}, {t_max}")
-    ends = torch.tensor([t_max, t_min], dtype=torch.float64)
-    lam = -torch.log(process.sigma(ends) / process.alpha(ends))
-    levels = torch.exp(-torch.linspace(float(lam[0]), float(lam[1]), n_steps, dtype=torch.float64))
-    ts = times_of_sigmas(process, levels, t_min, t_max)
-    ts[0], ts[-1] = t_max, t_min if n_steps > 1 else t_max  # the ends exactly
-    return torch.cat([ts, torch.tensor([t_end], dtype=torch.float64)])
+    if n_steps < 1:
+        raise ValueError(f"need n_steps >= 1, got {n_steps}")
+
+    def levels(lo: float, hi: float) -> Tensor:
+        lam = -torch.log(torch.tensor([hi, lo], dtype=torch.float64))  # lambda at the ends
+        return torch.exp(-torch.linspace(float(lam[0]), float(lam[1]), n_steps, dtype=torch.float64))
+
+    return level_grid(process, levels, t_first=t_first, t_last=t_last, t_end=t_end)
 
 
 def sample_dpm_solver_2m(

@@ -37,21 +37,22 @@ def noise_to_signal(process: GaussianProcess, t: Tensor) -> Tensor:
     return process.sigma(t) / process.alpha(t)
 
 
-def times_of_sigmas(process: GaussianProcess, sigmas: Tensor, t_min: float, t_max: float) -> Tensor:
-    """The times t in [t_min, t_max] with noise_to_signal(t) = sigma, per level (bisection, float64).
+def times_of_sigmas(process: GaussianProcess, sigmas: Tensor, t_low: float, t_high: float) -> Tensor:
+    """The times t between ``t_low`` and ``t_high`` with noise_to_signal(t) = sigma, per level (bisection, float64).
 
-    EDM's sigma(t) = sigma_t / alpha_t increases with t for VP, sub-VP and VE, so any ``GaussianProcess`` works.
+    EDM's sigma(t) = sigma_t / alpha_t is monotone along every Gaussian path of ``shared.processes``: it grows with t
+    for the diffusions and falls with t for flow matching's paths, so the bracket is named by level, not by time.
 
     Args:
-        process: the forward process.
-        sigmas: levels (K,) within [sigma(t_min), sigma(t_max)].
-        t_min, t_max: the bracket.
+        process: the Gaussian path.
+        sigmas: levels (K,) within [sigma(t_low), sigma(t_high)].
+        t_low, t_high: the bracket's ends, the time of the lower and of the higher level.
 
     Returns:
         float64 times (K,).
     """
     target = sigmas.double()
-    lo, hi = torch.full_like(target, t_min), torch.full_like(target, t_max)
+    lo, hi = torch.full_like(target, t_low), torch.full_like(target, t_high)
     for _ in range(100):  # the bracket halves each time: float64 resolution long before 100
         mid = 0.5 * (lo + hi)
         below = noise_to_signal(process, mid) < target
@@ -59,46 +60,82 @@ def times_of_sigmas(process: GaussianProcess, sigmas: Tensor, t_min: float, t_ma
     return 0.5 * (lo + hi)
 
 
+def level_grid(
+    process: GaussianProcess,
+    levels: Callable[[float, float], Tensor],
+    *,
+    t_first: float | None,
+    t_last: float | None,
+    t_end: float | None,
+) -> Tensor:
+    """A grid from the noise to the data whose noise-to-signal levels are ``levels(lowest, highest)`` (K,).
+
+    The levels run between sigma(t_last) and sigma(t_first), where the top is taken at ``process.t_top`` when
+    t_first is the noise end (flow matching's alpha_0 = 0 has an infinite ratio there); the first point is t_first
+    and the one before the end t_last exactly, then ``t_end``. Shared by EDM's and DPM-Solver's steps.
+
+    Args:
+        t_first: the first time (default ``process.t_noise``); t_last: the time of the smallest nonzero level
+            (default ``process.t_cut``, the time cutoff); t_end: the final time (default ``process.t_data``).
+
+    Returns:
+        float64 times (K + 1,), monotone from t_first to t_end.
+    """
+    t_first = process.t_noise if t_first is None else t_first
+    t_last = process.t_cut if t_last is None else t_last
+    t_end = process.t_data if t_end is None else t_end
+    toward_data = 1.0 if process.t_data > process.t_noise else -1.0
+    if not (toward_data * (t_end - t_last) >= 0 and toward_data * (t_last - t_first) > 0):
+        raise ValueError(
+            f"need t_first, t_last, t_end in that order from the noise ({process.t_noise}) to the data "
+            f"({process.t_data}), t_last != t_first; got {t_first}, {t_last}, {t_end}"
+        )
+    top = process.t_top if t_first == process.t_noise else t_first
+    ends = noise_to_signal(process, torch.tensor([t_last, top], dtype=torch.float64))
+    ts = times_of_sigmas(process, levels(float(ends[0]), float(ends[1])), t_last, top)
+    n = len(ts)
+    ts[0], ts[-1] = t_first, t_last if n > 1 else t_first  # the ends exactly, not to bisection precision
+    return torch.cat([ts, torch.tensor([t_end], dtype=torch.float64)])
+
+
 def times_karras(
     process: GaussianProcess,
     n_steps: int,
     *,
-    t_min: float | None = None,
-    t_max: float | None = None,
+    t_first: float | None = None,
+    t_last: float | None = None,
     rho: float = 7.0,
-    t_end: float = 0.0,
+    t_end: float | None = None,
 ) -> Tensor:
-    """EDM's time steps t_i = sigma^-1(sigma_i) (Table 1, "time steps") for a process in its own time variable.
+    """EDM's time steps t_i = sigma^-1(sigma_i) (Table 1, "time steps") for a Gaussian path in its own time variable.
 
-    The levels are Eq. 5's between sigma(t_min) and sigma(t_max), with EDM's sigma(t) = sigma_t / alpha_t (the
-    noise-to-signal ratio), inverted by ``times_of_sigmas``. The last point, Eq. 5's sigma_N = 0, is the data end
-    ``t_end``: t = 0 is sigma = 0 for VP and sub-VP; for the VE SDE it is its floor sigma_min (its data are
-    perturbed by sigma_min already). The samplers of this package never evaluate the field at that last point.
+    The levels are Eq. 5's between sigma(t_last) and sigma(t_first), with EDM's sigma(t) = sigma_t / alpha_t (the
+    noise-to-signal ratio), inverted by ``times_of_sigmas`` (``level_grid``). The last point, Eq. 5's sigma_N = 0,
+    is the data end ``t_end``: sigma = 0 for VP, sub-VP and the straight path; for the VE SDE its floor sigma_min
+    (its data are perturbed by sigma_min already), for the OT path sigma_min. The samplers of this package never
+    evaluate the field at that last point.
 
     Args:
-        process: the forward process (``alpha``, ``sigma`` and ``T``).
+        process: the Gaussian path (``alpha``, ``sigma`` and its ends).
         n_steps: N steps; the grid has N + 1 points.
-        t_min: time of the smallest nonzero level (default the process's ``t_min``, the time cutoff eps).
-        t_max: time of the largest level (default ``process.T``).
+        t_first, t_last, t_end: as ``level_grid`` (defaults: the path's noise end, its cutoff, its data end).
         rho: Eq. 5's exponent.
-        t_end: the final time (sigma_N).
 
     Returns:
-        Decreasing float64 times (N + 1,) from t_max to t_end.
+        float64 times (N + 1,) from t_first to t_end.
 
     Example:
         >>> vp = VPSDE()
         >>> ts = times_karras(vp, 10)                          # 11 times from 1 to 0, dense near 0
         >>> x = sample_heun_edm(field, vp.prior.sample((8, 2)), ts)
     """
-    t_min = process.t_min if t_min is None else t_min
-    t_max = process.T if t_max is None else t_max
-    if not t_end <= t_min < t_max:
-        raise ValueError(f"need t_end <= t_min < t_max, got {t_end}, {t_min}, {t_max}")
-    ends = noise_to_signal(process, torch.tensor([t_min, t_max], dtype=torch.float64))
-    ts = times_of_sigmas(process, sigmas_karras(n_steps, float(ends[0]), float(ends[1]), rho)[:-1], t_min, t_max)
-    ts[0], ts[-1] = t_max, t_min if n_steps > 1 else t_max  # the ends exactly, not to bisection precision
-    return torch.cat([ts, torch.tensor([t_end], dtype=torch.float64)])
+    if n_steps < 1:
+        raise ValueError(f"need n_steps >= 1, got {n_steps}")
+
+    def levels(lo: float, hi: float) -> Tensor:
+        return sigmas_karras(n_steps, lo, hi, rho)[:-1]
+
+    return level_grid(process, levels, t_first=t_first, t_last=t_last, t_end=t_end)
 
 
 def sample_heun_edm(

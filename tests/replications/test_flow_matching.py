@@ -17,9 +17,9 @@ from scipy import integrate
 from torch import nn
 
 from replications.flow_matching.config import Config
+from replications.flow_matching.couplings import PairedCoupling
 from replications.flow_matching.method import SPEC, build, build_precond
 from replications.flow_matching.objective import FlowMatchingLoss
-from replications.flow_matching.paths import OTPath, PairedCoupling, StraightPath
 from replications.flow_matching.reflow import PAIRS_FILE, noise_of, reflow
 from replications.flow_matching.straightness import straightness
 from shared.cli import main
@@ -27,6 +27,7 @@ from shared.config import ConfigError, from_dict, load, to_dict
 from shared.fields import VelocityField
 from shared.method import count_nfe, sample
 from shared.ode import sample_euler, sample_flow
+from shared.processes.flow import OTPath, StraightPath
 from shared.runner import load_run
 from shared.utils import PerSampleGenerator
 
@@ -161,7 +162,7 @@ def cfm_minimum(s, sigma_min):
 def test_flow_matching_loss_is_minimised_by_the_exact_gaussian_field(sigma_min):
     n = 100_000
     path = OTPath(sigma_min) if sigma_min else StraightPath()
-    loss = FlowMatchingLoss(path, build_precond())
+    loss = FlowMatchingLoss(path, build_precond(path))
     x = gaussian_data(n)
     exact = marginal_field(MU, S, sigma_min)
 
@@ -230,7 +231,7 @@ def test_likelihood_of_the_exact_field_is_the_data_density(path):
 def test_reflow_loss_vanishes_on_exact_pairs_and_needs_stacked_pairs():
     x0 = torch.randn(4096, 2, dtype=torch.float64, generator=gen(10))
     pairs = torch.stack([x0, MU + S * x0], 1)  # the 1-rectified Gaussian flow's pairs (z0, z1)
-    loss = FlowMatchingLoss(StraightPath(), build_precond(), PairedCoupling())
+    loss = FlowMatchingLoss(StraightPath(), build_precond(StraightPath()), PairedCoupling())
     assert float(loss(AsNet(rectified_field(MU, S)), pairs, gen()).max()) < 1e-20
     assert float(loss(AsNet(marginal_field(MU, S, 0.0)), pairs, gen()).mean()) > 0.01
     with pytest.raises(ValueError, match="stacked pairs"):
@@ -240,9 +241,11 @@ def test_reflow_loss_vanishes_on_exact_pairs_and_needs_stacked_pairs():
 def test_budgets_spend_what_they_say():
     cfg = load(CONFIGS[0].parent / "smoke_toy.yaml", Config)
     method = build(cfg)
-    assert set(SPEC.budgets) == {"euler", "heun", "ode"}
+    assert set(SPEC.budgets) == {"euler", "heun", "ode", "ddim", "dpm_solver_2m", "heun_edm"}
     run = SimpleNamespace(method=method, cfg=cfg, ckpt={"config": to_dict(cfg)}, spec=SPEC, path=Path("x"))
-    for family, nfe, expected in (("euler", 1, 1), ("euler", 2, 2), ("heun", 3, 2), ("heun", 4, 4)):
+    spend = (("euler", 1, 1), ("euler", 2, 2), ("heun", 3, 2), ("heun", 4, 4))
+    spend += (("ddim", 7, 7), ("dpm_solver_2m", 7, 7), ("heun_edm", 7, 7), ("heun_edm", 8, 7), ("heun_edm", 1, 1))
+    for family, nfe, expected in spend:
         m = SPEC.budgets[family].method(run, nfe)
         with count_nfe(m.net) as calls:
             sample(m, (5, 2), generator=PerSampleGenerator(range(5)))

@@ -384,7 +384,7 @@ def test_invalid_arguments_are_rejected():
     with pytest.raises(ValueError):
         sample_dpm_solver_2m(field, x, torch.tensor([1.0, 0.0, 0.0], dtype=F64))
     with pytest.raises(ValueError):
-        times_karras(process, 5, t_min=0.0)
+        times_karras(process, 5, t_last=0.0, t_first=0.0)
 
 
 # --- the registry and the replications' budgets -------------------------------------------------------------------
