@@ -138,6 +138,21 @@ def few_step(t_end: Callable[[Any], float | None] = lambda run: None) -> dict[st
 TOLERANCES = (1e-1, 3e-2, 1e-2, 1e-3, 1e-4, 1e-5)  # an adaptive solver's rtol = atol, loose to tight
 
 
+def fixed_ode_steps() -> dict[str, Budget]:
+    """Euler and Heun uniform on the method's own time interval (``fixed_steps``): any method with a velocity."""
+    return {"euler": fixed_steps("euler"), "heun": fixed_steps("heun")}
+
+
+def adaptive_ode(extra: Callable[[Any], str] = lambda cfg: "") -> Budget:
+    """The config's adaptive ODE sampler (``sample: {kind: ode}``) at rtol = atol = each tolerance; ``extra(cfg)``
+    adds keys of the sample section (e.g. Score-SDE's ", eps: 1e-3")."""
+    return by_overrides(
+        lambda cfg, tol: [f"sample={{kind: ode, rtol: {tol:g}, atol: {tol:g}{extra(cfg)}}}"],
+        TOLERANCES,
+        unit="tolerance",
+    )
+
+
 def tolerances(keys: Sequence[str], values: Sequence[float] = TOLERANCES) -> Budget:
     """An adaptive solver swept over tolerances: every key in ``keys`` (e.g. "sample.rtol") set to the value."""
     return by_overrides(lambda cfg, tol: [f"{k}={tol:g}" for k in keys], values, unit="tolerance")
@@ -146,10 +161,12 @@ def tolerances(keys: Sequence[str], values: Sequence[float] = TOLERANCES) -> Bud
 __all__ = [
     "Budget",
     "TOLERANCES",
+    "adaptive_ode",
     "by_overrides",
     "ddim",
     "dpm_solver_2m",
     "few_step",
+    "fixed_ode_steps",
     "fixed_steps",
     "heun_edm",
     "on_grid",

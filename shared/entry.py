@@ -9,10 +9,21 @@ A module's main block calls ``run_main(main)``.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 
 from shared.config import InputError
+
+
+def command_parser(module: str, description: str | None, **kwargs) -> argparse.ArgumentParser:
+    """The parser of ``python -m <module>``: its ``--help`` shows ``description`` (the module docstring) as written."""
+    return argparse.ArgumentParser(
+        prog=f"python -m {module}",
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **kwargs,
+    )
 
 
 def fail(message: str, status: int) -> None:

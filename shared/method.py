@@ -22,7 +22,7 @@ from shared.fields import Field
 from shared.likelihood import NLL
 from shared.losses import Loss
 from shared.priors import Prior
-from shared.utils import Generator, PerSampleGenerator
+from shared.utils import Callback, Generator, PerSampleGenerator
 
 NLLFn = Callable[[nn.Module, Tensor, torch.Generator], NLL]
 """(net, x (B, *D) in model space, generator) -> NLL (B,)."""
@@ -69,7 +69,7 @@ def sample(
     *,
     generator: Generator = None,
     device: torch.device | str = "cpu",
-    callback: Callable[[dict], None] | None = None,
+    callback: Callback = None,
 ) -> Tensor:
     """Draw ``shape`` (B, *D) samples: prior draw, then the method's sampler on its grid (no autograd)."""
     with torch.no_grad():

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from shared.fields import Field
 from shared.likelihood import NLL
-from shared.utils import CountNFE, Generator, VectorField, append_dims, batch_time
+from shared.utils import Callback, CountNFE, Generator, VectorField, append_dims, batch_time
 
 _ADAPTIVE = {"dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun"}
 
@@ -250,7 +250,7 @@ def sample_ode(
     method: str = "dopri5",
     atol: float = 1e-5,
     rtol: float = 1e-5,
-    callback: Callable[[dict], None] | None = None,
+    callback: Callback = None,
 ) -> Tensor:
     """Integrate dx/dt = velocity(x, t) from ts[0] to ts[-1] with torchdiffeq; returns x at ts[-1] (B, *D).
 
@@ -282,7 +282,7 @@ def sample_flow(
     atol: float = 1e-5,
     denoise: bool = False,
     generator: Generator = None,
-    callback: Callable[[dict], None] | None = None,
+    callback: Callback = None,
 ) -> Tensor:
     """Integrate ``field.velocity`` from ts[0] (prior side) to ts[-1] with an adaptive solver.
 
@@ -312,12 +312,7 @@ def sample_flow(
 
 
 def sample_euler(
-    field: Field,
-    x: Tensor,
-    ts: Tensor,
-    *,
-    generator: Generator = None,
-    callback: Callable[[dict], None] | None = None,
+    field: Field, x: Tensor, ts: Tensor, *, generator: Generator = None, callback: Callback = None
 ) -> Tensor:
     """Fixed-step Euler on the grid: x <- x + (t_{i+1} - t_i) v(x, t_i); NFE = len(ts) - 1.
 
@@ -334,12 +329,7 @@ def sample_euler(
 
 
 def sample_heun(
-    field: Field,
-    x: Tensor,
-    ts: Tensor,
-    *,
-    generator: Generator = None,
-    callback: Callable[[dict], None] | None = None,
+    field: Field, x: Tensor, ts: Tensor, *, generator: Generator = None, callback: Callback = None
 ) -> Tensor:
     """Fixed-step Heun (explicit trapezoid, 2nd order) on the grid; NFE = 2 (len(ts) - 1).
 

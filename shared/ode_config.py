@@ -3,6 +3,7 @@ fixed-step Euler / Heun samplers and the ODE likelihood. A replication imports t
 default its paper fixes (PFGM's RK45 at 1e-4, Score-SDE's final denoising step)."""
 
 # No ``from __future__ import annotations``: shared.config reads each ``kind`` Literal off the dataclass field.
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,6 +44,13 @@ class LikelihoodConfig:
     method: ODEMethod = "dopri5"
     rtol: PositiveFloat = 1e-5
     atol: PositiveFloat = 1e-5
+
+    def nll(self, field_of, prior_log_prob, t0: float, t1: float):
+        """The ``shared.ode.FlowNLL`` of a method's field (``field_of``: net -> Field) from its data end ``t0`` to its
+        prior end ``t1``, where ``prior_log_prob`` is the density, solved as this section says."""
+        from shared.ode import FlowNLL
+
+        return FlowNLL(field_of, prior_log_prob, t0, t1, **dataclasses.asdict(self))
 
 
 __all__ = ["EulerSamplerConfig", "HeunSamplerConfig", "LikelihoodConfig", "ODESamplerConfig"]

@@ -6,7 +6,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import html
 import re
 from pathlib import Path
@@ -16,6 +15,7 @@ import yaml
 
 from shared.artifacts import check_output, load_metrics
 from shared.atomic import save_text
+from shared.entry import command_parser
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -147,9 +147,7 @@ def write_table(df: pd.DataFrame, out: str | Path, title: str = "", notes: str =
 
 def main(argv: list[str] | None = None) -> None:
     """Write ``summary.csv`` (every run), ``summary.md`` (paper beside ours) into ``--out-dir``."""
-    p = argparse.ArgumentParser(
-        prog="python -m shared.report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = command_parser("shared.report", __doc__)
     p.add_argument("--metrics", nargs="+", type=Path, required=True, help="metrics JSON files")
     p.add_argument("--out-dir", type=Path, required=True)
     args = p.parse_args(argv)

@@ -16,7 +16,6 @@ A sweep split into jobs (the workflow runs one job per method): ``--out rows.jso
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from tqdm import tqdm
 from shared.artifacts import check_output
 from shared.atomic import save_json
 from shared.budgets import Budget
+from shared.entry import command_parser
 from shared.evaluate import sample_quality
 from shared.method import Method, draw
 from shared.provenance import provenance
@@ -123,9 +123,7 @@ def plot(rows: list[dict], out: Path, title: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line; sweep every checkpoint (or read rows swept before), then plot or write the rows."""
-    p = argparse.ArgumentParser(
-        prog="python -m shared.sweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = command_parser("shared.sweep", __doc__)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--ckpt", type=Path, nargs="+", help="final checkpoints of trained runs")
     src.add_argument("--rows", type=Path, nargs="+", help="rows written before by --out rows.json: plot them")

@@ -105,6 +105,7 @@ class PerSampleGenerator:
 
 
 Generator = torch.Generator | PerSampleGenerator | None
+Callback = Callable[[dict], None] | None  # a sampler's observer of its trajectory: dict(i=, t=, x=, ...) per step
 
 
 def randn(shape: Sequence[int], generator: Generator, *, device: torch.device | str, dtype=torch.float32) -> Tensor:

@@ -6,10 +6,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from shared.config import PositiveInt
-from shared.data.source import DataConfig
-from shared.evaluate import EvalConfig
+from shared.experiment import ExperimentConfig
 from shared.nets import MLPConfig, UNetConfig
-from shared.train import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -35,15 +33,12 @@ class SamplerConfig:
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """A DDPM experiment."""
 
-    data: DataConfig = field(default_factory=DataConfig)
     net: MLPConfig | UNetConfig = field(default_factory=UNetConfig)
     process: ChainConfig = field(default_factory=ChainConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
     sample: SamplerConfig = field(default_factory=SamplerConfig)
-    evaluate: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self):
         if self.sample.n_steps is not None and self.sample.n_steps > self.process.T:

@@ -42,17 +42,13 @@ def build(cfg: Config) -> Method:
     )
 
 
-SPEC = Spec(
-    name="ddpm",
-    config=Config,
-    build=build,
-    module=__name__,
+BUDGETS = {
     # Algorithm 2 on an even stride of the chain: k steps, k NFE (k <= T)
-    budgets={
-        "ancestral": by_overrides(lambda cfg, nfe: [f"sample.n_steps={min(int(nfe), cfg.process.T)}"]),
-        # DDIM, eta = 0 (Song et al. 2021, Eq. 12 and Sec. 4.2) on the same even stride: k steps, k NFE (k <= T)
-        "ddim": ddim(
-            steps=lambda run, nfe: min(int(nfe), run.cfg.process.T), options=lambda run: {"clip_x0": x0_range(run.cfg)}
-        ),
-    },
-)
+    "ancestral": by_overrides(lambda cfg, nfe: [f"sample.n_steps={min(int(nfe), cfg.process.T)}"]),
+    # DDIM, eta = 0 (Song et al. 2021, Eq. 12 and Sec. 4.2) on the same even stride: k steps, k NFE (k <= T)
+    "ddim": ddim(
+        steps=lambda run, nfe: min(int(nfe), run.cfg.process.T), options=lambda run: {"clip_x0": x0_range(run.cfg)}
+    ),
+}
+
+SPEC = Spec(name="ddpm", config=Config, build=build, module=__name__, budgets=BUDGETS)

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from shared.fields import Field, VelocityField
 from shared.ode import Regularizer, log_prob_ode, sample_ode
+from shared.utils import Callback
 
 Op = tuple  # ("ode", k) | ("squeeze",) | ("factor",)
 
@@ -214,7 +215,7 @@ def cnf_sample(
     ts: Tensor,
     *,
     generator=None,
-    callback: Callable[[dict], None] | None = None,
+    callback: Callback = None,
     method: str = "dopri5",
     atol: float = 1e-5,
     rtol: float = 1e-5,

@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from shared.config import ODEMethod, PositiveInt
-from shared.data.source import DataConfig
-from shared.evaluate import EvalConfig
-from shared.train import TrainConfig
+from shared.experiment import ExperimentConfig
 
 Activation = Literal["tanh", "softplus"]
 
@@ -77,12 +75,9 @@ class RegularizeConfig:
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """A FFJORD experiment."""
 
-    data: DataConfig = field(default_factory=DataConfig)
     net: ConcatSquashConfig | MultiscaleConfig = field(default_factory=ConcatSquashConfig)
     ode: ODEConfig = field(default_factory=ODEConfig)
     regularize: RegularizeConfig = field(default_factory=RegularizeConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    evaluate: EvalConfig = field(default_factory=EvalConfig)

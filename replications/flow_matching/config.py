@@ -8,8 +8,7 @@ The path and the sampler are tagged unions (``kind``), like the net configs; a w
 from dataclasses import dataclass, field
 from typing import Literal
 
-from shared.data.source import DataConfig
-from shared.evaluate import EvalConfig
+from shared.experiment import ExperimentConfig
 from shared.nets import MLPConfig, UNetConfig
 from shared.ode_config import EulerSamplerConfig, HeunSamplerConfig, LikelihoodConfig, ODESamplerConfig
 from shared.train import TrainConfig
@@ -79,15 +78,12 @@ class ReflowConfig:
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """A flow matching / rectified flow experiment."""
 
-    data: DataConfig = field(default_factory=DataConfig)
     net: MLPConfig | UNetConfig = field(default_factory=UNetConfig)
     path: PathConfig = field(default_factory=OTPathConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
     sample: SamplerConfig = field(default_factory=ODESamplerConfig)
     likelihood: LikelihoodConfig = field(default_factory=LikelihoodConfig)
     reflow: ReflowConfig = field(default_factory=ReflowConfig)
-    evaluate: EvalConfig = field(default_factory=EvalConfig)

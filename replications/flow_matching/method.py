@@ -16,10 +16,9 @@ import torch
 from replications.flow_matching.config import Config, ODESamplerConfig, PathConfig, SamplerConfig
 from replications.flow_matching.couplings import Coupling
 from replications.flow_matching.objective import FlowMatchingLoss
-from shared.budgets import TOLERANCES, by_overrides, few_step, fixed_steps
+from shared.budgets import adaptive_ode, few_step, fixed_ode_steps
 from shared.method import Command, Method, Sampler, Spec
 from shared.nets import build_net
-from shared.ode import FlowNLL
 from shared.precond import ScaledTime, VelocityPrediction
 from shared.processes.flow import AffinePath, OTPath, StraightPath
 from shared.samplers import SAMPLERS
@@ -57,7 +56,6 @@ def build(cfg: Config) -> Method:
     net = build_net(cfg.net, cfg.data.shape)
     prior = path.prior  # x0 ~ N(0, I) (Lipman Sec. 4.1; Liu Sec. 4: pi_0 = N(0, I))
     grid, sampler = build_sampler(cfg.sample, path)
-    lik = cfg.likelihood
     return Method(
         net=net,
         loss=build_loss(cfg),
@@ -66,33 +64,16 @@ def build(cfg: Config) -> Method:
         sampler=sampler,
         grid=grid,
         # -log p_1(x): the ODE from the data (t = 1) back to the prior (t = 0), change of variables (Lipman Sec. 6)
-        nll=FlowNLL(
-            precond.field,
-            prior.log_prob,
-            path.t_data,
-            path.t_noise,
-            divergence=lik.divergence,
-            noise=lik.noise,
-            method=lik.method,
-            rtol=lik.rtol,
-            atol=lik.atol,
-        ),
+        nll=cfg.likelihood.nll(precond.field, prior.log_prob, path.t_data, path.t_noise),
         info={"sampler": cfg.sample.kind, "path": cfg.path.kind},
     )
 
 
-SPEC = Spec(
-    name="flow_matching",
-    config=Config,
-    build=build,
-    module=__name__,
-    budgets={
-        "euler": fixed_steps("euler"),  # uniform in t on [0, 1] (Liu Sec. 4: N Euler steps)
-        "heun": fixed_steps("heun"),
-        **few_step(),  # EDM's Heun, DPM-Solver++(2M), DDIM: through the path's conversions (shared.fields)
-        "ode": by_overrides(
-            lambda cfg, tol: [f"sample={{kind: ode, rtol: {tol:g}, atol: {tol:g}}}"], TOLERANCES, unit="tolerance"
-        ),
-    },
-    commands={"reflow": Command("replications.flow_matching.reflow", "k-reflow: retrain on the flow's own pairs")},
-)
+BUDGETS = {
+    **fixed_ode_steps(),  # uniform in t on [0, 1] (Liu Sec. 4: N Euler steps)
+    **few_step(),  # EDM's Heun, DPM-Solver++(2M), DDIM: through the path's conversions (shared.fields)
+    "ode": adaptive_ode(),
+}
+COMMANDS = {"reflow": Command("replications.flow_matching.reflow", "k-reflow: retrain on the flow's own pairs")}
+
+SPEC = Spec(name="flow_matching", config=Config, build=build, module=__name__, budgets=BUDGETS, commands=COMMANDS)

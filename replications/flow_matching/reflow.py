@@ -15,7 +15,6 @@ Run it on a reflowed checkpoint for the next k.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import time
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from replications.flow_matching.straightness import straightness
 from shared.artifacts import check_output
 from shared.config import ConfigError, apply_overrides, from_dict, to_dict
 from shared.data.source import DataSource
+from shared.entry import command_parser
 from shared.evaluate import sample_quality
 from shared.method import Method, count_nfe, draw
 from shared.ode import sample_euler
@@ -248,11 +248,7 @@ def format_report(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Parse ``argv`` and run one reflow."""
-    p = argparse.ArgumentParser(
-        prog="python -m replications.flow_matching reflow",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = command_parser("replications.flow_matching reflow", __doc__)
     p.add_argument("--ckpt", required=True, type=Path, help="the k-rectified flow's final checkpoint")
     p.add_argument("--out", required=True, type=Path, help="the (k+1)-rectified flow's checkpoint")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. reflow.n_pairs=1000")

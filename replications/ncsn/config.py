@@ -5,10 +5,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from replications.ncsn.nets import RefineNetConfig
-from shared.data.source import DataConfig
-from shared.evaluate import EvalConfig
+from shared.experiment import ExperimentConfig
 from shared.nets import MLPConfig, UNetConfig
-from shared.train import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -48,13 +46,10 @@ class ALDConfig:
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """An NCSN experiment."""
 
-    data: DataConfig = field(default_factory=DataConfig)
     net: RefineNetConfig | UNetConfig | MLPConfig = field(default_factory=RefineNetConfig)
     noise: LadderConfig = field(default_factory=LadderConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
     sample: ALDConfig = field(default_factory=ALDConfig)
-    evaluate: EvalConfig = field(default_factory=EvalConfig)

@@ -9,7 +9,6 @@ Grid rows: one test image each; columns: original | masked | completions (one pe
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from replications.ncsn.method import SPEC
 from shared.artifacts import ArtifactError, check_output
 from shared.atomic import save_json
 from shared.data.transforms import to_uint8
+from shared.entry import command_parser
 from shared.provenance import provenance
 from shared.runner import load_run
 from shared.samplers.annealed import inpaint_annealed_langevin
@@ -87,11 +87,7 @@ def inpainting_grid(ckpt: Path, out: Path, n_images: int = 8, n_completions: int
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and draw the inpainting grid."""
-    p = argparse.ArgumentParser(
-        prog="python -m replications.ncsn.inpaint",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = command_parser("replications.ncsn.inpaint", __doc__)
     p.add_argument("--ckpt", required=True, type=Path, help="an NCSN image run's checkpoint.pt")
     p.add_argument("--out", required=True, type=Path, help="PNG (a .json is written beside it)")
     p.add_argument("--n-images", type=int, default=8)

@@ -53,11 +53,8 @@ def build(cfg: Config) -> Method:
     )
 
 
-SPEC = Spec(
-    name="ncsn",
-    config=Config,
-    build=build,
-    module=__name__,
-    # Algorithm 1 with T steps at each of the L levels: L * T NFE
-    budgets={"ald": by_overrides(lambda cfg, nfe: [f"sample.n_steps_each={max(1, round(nfe / cfg.noise.L))}"])},
-)
+BUDGETS = {  # Algorithm 1 with T steps at each of the L levels: L * T NFE
+    "ald": by_overrides(lambda cfg, nfe: [f"sample.n_steps_each={max(1, round(nfe / cfg.noise.L))}"])
+}
+
+SPEC = Spec(name="ncsn", config=Config, build=build, module=__name__, budgets=BUDGETS)

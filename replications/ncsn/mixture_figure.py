@@ -10,7 +10,6 @@ particles in each mode.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 from replications.ncsn.score_figure import fig3_mixture
 from shared.artifacts import check_output
 from shared.atomic import save_json
+from shared.entry import command_parser
 from shared.fields import ScoreField
 from shared.processes import DiscreteVE
 from shared.provenance import provenance
@@ -71,11 +71,7 @@ def mixture_figure(out: Path, n: int = 1280, seed: int = 0) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(
-        prog="python -m replications.ncsn.mixture_figure",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = command_parser("replications.ncsn.mixture_figure", __doc__)
     p.add_argument("--out", required=True, type=Path, help="PNG (a .json is written beside it)")
     p.add_argument("--n", type=int, default=1280, help="particles (Sec. 3.2.2: 1280)")
     p.add_argument("--seed", type=int, default=0)

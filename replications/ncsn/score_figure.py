@@ -10,7 +10,6 @@ stand-in for the paper's sliced score matching on clean data) for ``--steps`` Ad
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 
 from shared.artifacts import check_output
 from shared.atomic import save_json
+from shared.entry import command_parser
 from shared.losses import DSMLoss, SigmaSquared
 from shared.mixture import GaussianMixture
 from shared.nets import MLPConfig, build_net
@@ -105,11 +105,7 @@ def score_figure(out: Path, steps: int = 3000, seed: int = 0, sigma: float = 0.1
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and draw the figure."""
-    p = argparse.ArgumentParser(
-        prog="python -m replications.ncsn.score_figure",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = command_parser("replications.ncsn.score_figure", __doc__)
     p.add_argument("--out", required=True, type=Path, help="PNG (a .json is written beside it)")
     p.add_argument("--steps", type=int, default=3000, help="Adam steps of the small score net")
     p.add_argument("--sigma", type=float, default=0.1, help="the one noise level of DSM")

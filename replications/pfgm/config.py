@@ -6,13 +6,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from shared.config import PositiveFloat
-from shared.data.source import DataConfig
-from shared.evaluate import EvalConfig
+from shared.experiment import ExperimentConfig
 from shared.nets import MLPConfig, UNetConfig
 from shared.ode_config import EulerSamplerConfig, HeunSamplerConfig
 from shared.ode_config import LikelihoodConfig as SharedLikelihoodConfig
 from shared.ode_config import ODESamplerConfig as SharedODESamplerConfig
-from shared.train import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -89,16 +87,13 @@ class LikelihoodConfig(SharedLikelihoodConfig):
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """A PFGM experiment."""
 
-    data: DataConfig = field(default_factory=DataConfig)
     net: MLPConfig | UNetConfig = field(default_factory=UNetConfig)
     perturb: PerturbConfig = field(default_factory=PerturbConfig)
     target: FieldConfig = field(default_factory=FieldConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
     sample: ODESamplerConfig | EulerSamplerConfig | HeunSamplerConfig = field(default_factory=ODESamplerConfig)
     likelihood: LikelihoodConfig = field(default_factory=LikelihoodConfig)
-    evaluate: EvalConfig = field(default_factory=EvalConfig)

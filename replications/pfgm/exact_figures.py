@@ -11,7 +11,6 @@ backward ODE from the prior) they cover the disk: the radial CDF of the landing 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -23,6 +22,7 @@ from replications.pfgm.hemisphere import HemispherePrior
 from replications.pfgm.log_z import exact_field_xz, log_z_velocity
 from shared.artifacts import check_output
 from shared.atomic import save_json
+from shared.entry import command_parser
 from shared.fields import VelocityField
 from shared.figures import save
 from shared.ode import sample_euler, sample_ode
@@ -137,11 +137,7 @@ def disk_figure(out: Path, seed: int = 0) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(
-        prog="python -m replications.pfgm.exact_figures",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = command_parser("replications.pfgm.exact_figures", __doc__)
     sub = p.add_subparsers(dest="command", required=True)
     for name in ("field", "disk"):
         s = sub.add_parser(name)

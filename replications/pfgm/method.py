@@ -19,11 +19,10 @@ from replications.pfgm.field_target import poisson_target
 from replications.pfgm.hemisphere import HemispherePrior
 from replications.pfgm.log_z import log_z_velocity, substitute_below
 from replications.pfgm.perturbation import perturb
-from shared.budgets import TOLERANCES, by_overrides, fixed_steps
+from shared.budgets import adaptive_ode, fixed_ode_steps
 from shared.fields import VelocityField
 from shared.method import Method, Spec
 from shared.nets import build_net
-from shared.ode import FlowNLL
 from shared.samplers import SAMPLERS
 
 
@@ -115,7 +114,6 @@ def build(cfg: Config) -> Method:
         grid = torch.tensor([log_max, log_min])
     else:  # uniform steps in log z (Sec. 5.2)
         sampler, grid = SAMPLERS[s.kind], torch.linspace(log_max, log_min, s.n_steps + 1)
-    lik = cfg.likelihood
     return Method(
         net=net,
         loss=PFGMLoss(net_out, cfg.perturb, cfg.target, cfg.objective.reduce),
@@ -124,31 +122,11 @@ def build(cfg: Config) -> Method:
         sampler=sampler,
         grid=grid,
         # forward ODE from z_min to z_max, then the prior's density (the change of variables along log z)
-        nll=FlowNLL(
-            field_of,
-            prior.log_prob,
-            log_min,
-            log_max,
-            divergence=lik.divergence,
-            noise=lik.noise,
-            method=lik.method,
-            rtol=lik.rtol,
-            atol=lik.atol,
-        ),
+        nll=cfg.likelihood.nll(field_of, prior.log_prob, log_min, log_max),
         info={"sampler": s.kind, "z_max": cfg.prior.z_max, "z_min": cfg.prior.z_min, "z_exp": cfg.target.z_exp},
     )
 
 
-SPEC = Spec(
-    name="pfgm",
-    config=Config,
-    build=build,
-    module=__name__,
-    budgets={
-        "euler": fixed_steps("euler"),  # uniform in log z (Sec. 5.2)
-        "heun": fixed_steps("heun"),
-        "ode": by_overrides(
-            lambda cfg, tol: [f"sample={{kind: ode, rtol: {tol:g}, atol: {tol:g}}}"], TOLERANCES, unit="tolerance"
-        ),
-    },
-)
+BUDGETS = {**fixed_ode_steps(), "ode": adaptive_ode()}  # fixed steps uniform in log z (Sec. 5.2), or adaptive
+
+SPEC = Spec(name="pfgm", config=Config, build=build, module=__name__, budgets=BUDGETS)

@@ -8,12 +8,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from shared.config import NonNegativeInt, PositiveFloat, PositiveInt
-from shared.data.source import DataConfig
-from shared.evaluate import EvalConfig
+from shared.experiment import ExperimentConfig
 from shared.nets import MLPConfig, UNetConfig
 from shared.ode_config import LikelihoodConfig
 from shared.ode_config import ODESamplerConfig as SharedODESamplerConfig
-from shared.train import TrainConfig
 
 
 def _check_common(n_steps: int, eps: float) -> None:
@@ -116,14 +114,11 @@ class ODESamplerConfig(SharedODESamplerConfig):
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """A Score-SDE experiment."""
 
-    data: DataConfig = field(default_factory=DataConfig)
     net: MLPConfig | UNetConfig = field(default_factory=UNetConfig)
     process: ProcessConfig = field(default_factory=VPSDEConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
     sample: PCSamplerConfig | ODESamplerConfig = field(default_factory=PCSamplerConfig)
     likelihood: LikelihoodConfig = field(default_factory=LikelihoodConfig)
-    evaluate: EvalConfig = field(default_factory=EvalConfig)

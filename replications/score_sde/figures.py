@@ -14,7 +14,6 @@ predictor-only / corrector-only / PC / ODE at a matched budget of score evaluati
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ import torch
 
 from shared.artifacts import check_output
 from shared.atomic import save_json
+from shared.entry import command_parser
 from shared.evaluate import sample_quality
 from shared.fields import ScoreField, VelocityField
 from shared.figures import save
@@ -213,11 +213,7 @@ def nfe_vs_tolerance(ckpts: list[Path], out: Path, n: int, tolerances: list[floa
 
 def main(argv: list[str] | None = None) -> None:
     """Parse ``argv`` and draw one figure or table."""
-    p = argparse.ArgumentParser(
-        prog="python -m replications.score_sde.figures",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = command_parser("replications.score_sde.figures", __doc__)
     sub = p.add_subparsers(dest="command", required=True)
     a = sub.add_parser("paths", help="exact-score forward / reverse / probability-flow paths (no training)")
     a.add_argument("--out", type=Path, required=True)

@@ -8,11 +8,10 @@ from functools import partial
 import torch
 
 from replications.score_sde.config import Config, ODESamplerConfig, PCSamplerConfig, ProcessConfig
-from shared.budgets import TOLERANCES, by_overrides, few_step, fixed_steps
+from shared.budgets import adaptive_ode, by_overrides, few_step, fixed_ode_steps
 from shared.losses import WEIGHTINGS, DSMLoss
 from shared.method import Method, Sampler, Spec
 from shared.nets import build_net
-from shared.ode import FlowNLL
 from shared.precond import LogSigmaSteps, NoisePrediction, Precond, ScaledTime, SigmaScaling
 from shared.processes import SDE, VESDE, VPSDE, SubVPSDE
 from shared.samplers import CORRECTORS, PREDICTORS, SAMPLERS
@@ -53,7 +52,6 @@ def build(cfg: Config) -> Method:
     process = build_process(cfg.process)
     precond = build_precond(process)
     grid, sampler = build_sampler(cfg.sample, process)
-    lik = cfg.likelihood
     net = build_net(cfg.net, cfg.data.shape)
     return Method(
         net=net,
@@ -63,17 +61,7 @@ def build(cfg: Config) -> Method:
         sampler=sampler,
         grid=grid,
         # -log p_eps(x) by the probability-flow ODE (App. D.2): a density over model space
-        nll=FlowNLL(
-            precond.field,
-            process.prior.log_prob,
-            process.t_min,
-            process.T,
-            divergence=lik.divergence,
-            noise=lik.noise,
-            method=lik.method,
-            rtol=lik.rtol,
-            atol=lik.atol,
-        ),
+        nll=cfg.likelihood.nll(precond.field, process.prior.log_prob, process.t_min, process.T),
         info={"sampler": cfg.sample.kind, "denoise": cfg.sample.denoise, "eps": cfg.sample.eps or cfg.process.eps},
     )
 
@@ -84,25 +72,14 @@ def _evals_per_step(cfg: Config) -> int:
     return 1 + (cfg.sample.n_corrector_steps if corrector != "none" else 0)
 
 
-def _ode_at(cfg: Config, tol: float) -> str:
-    """The --set override that samples ``cfg``'s run by the probability-flow ODE at rtol = atol = ``tol``."""
-    eps = "" if cfg.sample.eps is None else f", eps: {cfg.sample.eps!r}"
-    return f"sample={{kind: ode, rtol: {tol:g}, atol: {tol:g}{eps}}}"
+BUDGETS = {
+    # Algorithm 1: 1 + M NFE a step (M corrector steps; 2 with the usual M = 1, 1 for predictor-only configs)
+    "pc": by_overrides(lambda cfg, nfe: [f"sample.n_steps={max(1, int(nfe) // _evals_per_step(cfg))}"]),
+    **fixed_ode_steps(),  # the probability-flow ODE (Eq. 13) uniform in t
+    # the adaptive probability-flow solve at a tolerance, ending where the config's sampler ends (sample.eps)
+    "ode": adaptive_ode(lambda cfg: "" if cfg.sample.eps is None else f", eps: {cfg.sample.eps!r}"),
+    # EDM's Heun, DPM-Solver++(2M) and DDIM (eta = 0), DDIM ending where the config's sampler ends (sample.eps)
+    **few_step(t_end=lambda run: run.cfg.sample.eps),
+}
 
-
-SPEC = Spec(
-    name="score_sde",
-    config=Config,
-    build=build,
-    module=__name__,
-    budgets={
-        # Algorithm 1: 1 + M NFE a step (M corrector steps; 2 with the usual M = 1, 1 for predictor-only configs)
-        "pc": by_overrides(lambda cfg, nfe: [f"sample.n_steps={max(1, int(nfe) // _evals_per_step(cfg))}"]),
-        "euler": fixed_steps("euler"),  # the probability-flow ODE (Eq. 13) uniform in t
-        "heun": fixed_steps("heun"),
-        # the adaptive probability-flow solve at a tolerance, ending where the config's sampler ends (sample.eps)
-        "ode": by_overrides(lambda cfg, tol: [_ode_at(cfg, tol)], TOLERANCES, unit="tolerance"),
-        # EDM's Heun, DPM-Solver++(2M) and DDIM (eta = 0), DDIM ending where the config's sampler ends (sample.eps)
-        **few_step(t_end=lambda run: run.cfg.sample.eps),
-    },
-)
+SPEC = Spec(name="score_sde", config=Config, build=build, module=__name__, budgets=BUDGETS)

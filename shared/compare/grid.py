@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 
-from shared.artifacts import check_output, load_samples
+from shared.artifacts import load_samples
+from shared.compare.args import labelled_parser, parse_labelled
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m shared.compare grid", description=__doc__)
-    p.add_argument("--samples", type=Path, nargs="+", required=True, help="one sample shard (.npz) per method")
-    p.add_argument("--labels", nargs="+", required=True)
+    p = labelled_parser("grid", __doc__, "samples", "sample shard (.npz)", "PNG")
     p.add_argument("--n", type=int, default=1000, help="points per scatter panel (images: 16 per panel)")
-    p.add_argument("--title", default="")
-    p.add_argument("--out", type=Path, required=True, help="PNG")
-    args = p.parse_args(argv)
-    check_output(args.out)  # a path that cannot be written: one line, exit 2, before any compute
-    if len(args.labels) != len(args.samples):
-        p.error(f"--labels: {len(args.labels)} labels for {len(args.samples)} sample files")
+    args = parse_labelled(p, argv, "samples")
     from shared.figures import plt, save
 
     cols = min(5, len(args.samples))

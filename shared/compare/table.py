@@ -7,12 +7,12 @@ the files it came from.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
 
-from shared.artifacts import check_output, load_metrics
+from shared.artifacts import load_metrics
+from shared.compare.args import labelled_parser, parse_labelled
 from shared.report import paper_numbers, write_table
 
 QUALITY = ("fid", "fd_digits", "energy_distance", "mmd_rbf")  # lower is better, in this order of preference
@@ -96,17 +96,10 @@ def to_display(table: pd.DataFrame, fmt: str = ".4g", bold=("**", "**")) -> pd.D
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m shared.compare table", description=__doc__)
-    p.add_argument("--metrics", type=Path, nargs="+", required=True, help="metrics.json of every run (and seed)")
-    p.add_argument("--labels", nargs="+", required=True, help="the method of each metrics file")
+    p = labelled_parser("table", __doc__, "metrics", "metrics.json (every run and seed)", "<out>.md, .csv and .tex")
     p.add_argument("--bases", nargs="+", default=None, help="each run's base experiment (for the paper's numbers)")
-    p.add_argument("--title", default="")
     p.add_argument("--notes", default="")
-    p.add_argument("--out", type=Path, required=True, help="<out>.md, .csv (numbers) and .tex")
-    args = p.parse_args(argv)
-    check_output(args.out)  # a path that cannot be written: one line, exit 2, before any compute
-    if len(args.labels) != len(args.metrics):
-        p.error(f"--labels: {len(args.labels)} labels for {len(args.metrics)} metrics files")
+    args = parse_labelled(p, argv, "metrics")
     if args.bases is not None and len(args.bases) != len(args.metrics):
         p.error(f"--bases: {len(args.bases)} names for {len(args.metrics)} metrics files")
     table = summarize(rows(args.metrics, args.labels, args.bases))

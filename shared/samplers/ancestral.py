@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Literal
 
 from torch import Tensor
 
 from shared.fields import Field
-from shared.utils import Generator, append_dims, batch_time, randn_like
+from shared.utils import Callback, Generator, append_dims, batch_time, randn_like
 
 
 def sample_ancestral(
@@ -19,7 +18,7 @@ def sample_ancestral(
     variance: Literal["forward", "posterior"] = "forward",
     clip_x0: tuple[float, float] | None = None,
     generator: Generator = None,
-    callback: Callable[[dict], None] | None = None,
+    callback: Callback = None,
 ) -> Tensor:
     """Step x_t -> x_s down the grid by x_s ~ N(mu(x_t, x0_hat), sigma^2 I), with x0_hat from Tweedie's formula.
 

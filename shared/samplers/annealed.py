@@ -14,7 +14,7 @@ from torch import Tensor
 
 from shared.fields import Field
 from shared.processes.base import GaussianProcess
-from shared.utils import Generator, batch_time, randn_like
+from shared.utils import Callback, Generator, batch_time, randn_like
 
 
 def _level_sigmas(process: GaussianProcess, ts: Tensor, x: Tensor) -> Tensor:
@@ -32,7 +32,7 @@ def sample_langevin(
     n_steps: int,
     step_size: float,
     generator: Generator = None,
-    callback: Callable[[dict], None] | None = None,
+    callback: Callback = None,
 ) -> Tensor:
     """Plain Langevin dynamics x <- x + step_size / 2 score(x) + sqrt(step_size) z at the one time ts[-1] (Eq. 4).
 
@@ -57,7 +57,7 @@ def sample_annealed_langevin(
     step_lr: float = 2e-5,
     denoise: bool = False,
     generator: Generator = None,
-    callback: Callable[[dict], None] | None = None,
+    callback: Callback = None,
 ) -> Tensor:
     """Annealed Langevin dynamics (Algorithm 1): T Langevin steps at each noise level, largest sigma first.
 
@@ -90,7 +90,7 @@ def inpaint_annealed_langevin(
     n_steps_each: int = 100,
     step_lr: float = 2e-5,
     generator: Generator = None,
-    callback: Callable[[dict], None] | None = None,
+    callback: Callback = None,
 ) -> Tensor:
     """Annealed Langevin with the observed part held (Sec. 5, occlusion): at level i the observed entries are set to
     y_i = observed + sigma_i z before the level and after every step; the rest is sampled.

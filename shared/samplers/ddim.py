@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import Tensor
 
 from shared.fields import Field
-from shared.utils import Generator, append_dims, batch_time, randn_like
+from shared.utils import Callback, Generator, append_dims, batch_time, randn_like
 
 
 def sample_ddim(
@@ -19,7 +17,7 @@ def sample_ddim(
     eta: float = 0.0,
     clip_x0: tuple[float, float] | None = None,
     generator: Generator = None,
-    callback: Callable[[dict], None] | None = None,
+    callback: Callback = None,
 ) -> Tensor:
     """DDIM, Eq. 12 with sigma_t(eta) of Eq. 16: one step x_t -> x_s per pair of the grid, one NFE each.
 

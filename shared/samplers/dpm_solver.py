@@ -4,7 +4,6 @@ Models'): the multistep second-order solver of the data-prediction probability-f
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -12,7 +11,7 @@ from torch import Tensor
 from shared.fields import Field
 from shared.processes.base import GaussianProcess
 from shared.samplers.edm import level_grid
-from shared.utils import Generator, batch_time
+from shared.utils import Callback, Generator, batch_time
 
 
 def times_logsnr(
@@ -48,12 +47,7 @@ def times_logsnr(
 
 
 def sample_dpm_solver_2m(
-    field: Field,
-    x: Tensor,
-    ts: Tensor,
-    *,
-    generator: Generator = None,
-    callback: Callable[[dict], None] | None = None,
+    field: Field, x: Tensor, ts: Tensor, *, generator: Generator = None, callback: Callback = None
 ) -> Tensor:
     """DPM-Solver++(2M), Algorithm 2: one ``field.x0`` per step, NFE = len(ts) - 1.
 

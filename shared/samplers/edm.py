@@ -11,7 +11,7 @@ from torch import Tensor
 from shared.fields import Field
 from shared.ode import sample_euler, sample_heun
 from shared.processes.base import GaussianProcess
-from shared.utils import Generator
+from shared.utils import Callback, Generator
 
 
 def sigmas_karras(n_steps: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> Tensor:
@@ -139,12 +139,7 @@ def times_karras(
 
 
 def sample_heun_edm(
-    field: Field,
-    x: Tensor,
-    ts: Tensor,
-    *,
-    generator: Generator = None,
-    callback: Callable[[dict], None] | None = None,
+    field: Field, x: Tensor, ts: Tensor, *, generator: Generator = None, callback: Callback = None
 ) -> Tensor:
     """EDM Algorithm 1: Heun's 2nd-order steps on ``field.velocity``, the last step Euler; NFE = 2 N - 1.
 

@@ -9,7 +9,6 @@ All noise comes from ``shared.utils.randn_like``, so per-sample generators give 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Literal, Protocol
 
 from torch import Tensor
@@ -17,7 +16,7 @@ from torch import Tensor
 from shared.fields import Field
 from shared.processes.base import GaussianProcess
 from shared.processes.sde import SDE
-from shared.utils import Generator, append_dims, batch_time, randn_like
+from shared.utils import Callback, Generator, append_dims, batch_time, randn_like
 
 
 class Step(Protocol):
@@ -126,7 +125,7 @@ def sample_pc(
     corrector_first: bool = False,
     denoise: bool = False,
     generator: Generator = None,
-    callback: Callable[[dict], None] | None = None,
+    callback: Callback = None,
 ) -> Tensor:
     """Predictor-corrector sampling (Algorithm 1): at every grid step, a predictor step t -> s, then a corrector.
 
