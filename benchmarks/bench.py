@@ -34,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from shared.provenance import provenance
+from shared.io.provenance import provenance
 
 SECTIONS = ("unet", "ode", "fid", "pfgm", "configs")
 # (CPU, CUDA) defaults: small enough for 2 CPU cores; the papers' sizes on a GPU.
@@ -51,7 +51,7 @@ SIZES = {
 
 
 def run_provenance(args, device: torch.device) -> dict:
-    """``shared.provenance`` (commit, packages, host, time) with the device, threads, diffusers and the arguments."""
+    """``shared.io.provenance`` (commit, packages, host, time) with the device, threads, diffusers and the arguments."""
     try:
         diffusers = importlib.metadata.version("diffusers")
     except importlib.metadata.PackageNotFoundError:

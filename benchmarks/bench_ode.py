@@ -1,4 +1,4 @@
-"""The probability-flow ODE solve: ours (torchdiffeq dopri5 on the device, ``shared.ode.sample_flow``) against the
+"""The probability-flow ODE solve: ours (torchdiffeq dopri5 on the device, ``shared.maths.ode.sample_flow``) against the
 official codes' approach (scipy's ``solve_ivp`` RK45 on the host, the state copied device -> numpy -> device at every
 evaluation, as score_sde's ``ode_sampler`` and PFGM's do), at equal tolerance.
 
@@ -15,9 +15,9 @@ import torch
 from scipy.integrate import solve_ivp
 from timing import interleaved, speedup
 
-from shared.fields import ScoreField
-from shared.ode import sample_flow
-from shared.processes import VPSDE
+from shared.maths.fields import ScoreField
+from shared.maths.ode import sample_flow
+from shared.maths.processes import VPSDE
 
 T_END = 1e-3  # Score-SDE integrates the PF-ODE from T = 1 down to eps = 1e-3 (App. D.2)
 

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from shared.nets.unet import UNet, UNetConfig
-from shared.train import TrainConfig, autocast, make_ema, make_optimizer, place_batch, place_net
+from shared.pipeline.train import TrainConfig, autocast, make_ema, make_optimizer, place_batch, place_net
 
 
 def diffusers_peer() -> nn.Module:
@@ -57,8 +57,8 @@ def ours() -> nn.Module:
 
 
 class TrainStep:
-    """One training step of ``net`` on fixed inputs, set up as ``shared.train.fit`` sets it up from ``cfg`` (its
-    fast-path switches bf16, channels_last, fused_adam, compile; its clipping, Adam and EMA)."""
+    """One training step of ``net`` on fixed inputs, set up as ``shared.pipeline.train.fit`` sets it up from ``cfg``
+    (its fast-path switches bf16, channels_last, fused_adam, compile; its clipping, Adam and EMA)."""
 
     def __init__(self, net, x_t, t, eps, cfg: TrainConfig | None = None):
         cfg, device = cfg or TrainConfig(), x_t.device  # default: DDPM's (Adam 2e-4, clip 1, EMA 0.9999), eager fp32

@@ -17,7 +17,7 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_unet import TrainStep, inputs, ours  # noqa: E402
 
-from shared.train import TrainConfig  # noqa: E402
+from shared.pipeline.train import TrainConfig  # noqa: E402
 
 
 def main() -> None:

@@ -1,10 +1,10 @@
 """Few-step samplers against the exact score: error against the data distribution at a given NFE, no training.
 
 The data are Gaussian mixtures in 2-D and 3-D, whose score is known in closed form at every t of a Gaussian process
-(``shared.mixture``), so every error measured here is the sampler's own (discretisation, and the prior's mismatch,
+(``shared.maths.mixture``), so every error measured here is the sampler's own (discretisation, and the prior's mismatch,
 which the reference shares). Each sampler family draws n samples from the same prior draw at NFE budgets
-5 .. 500 (NFE counted on the "net", ``shared.method.count_nfe``); dopri5 at rtol = atol = 1e-5 on the
-probability-flow ODE (``shared.ode.sample_flow``, Score-SDE App. D.2) is the reference. Errors:
+5 .. 500 (NFE counted on the "net", ``shared.pipeline.method.count_nfe``); dopri5 at rtol = atol = 1e-5 on the
+probability-flow ODE (``shared.maths.ode.sample_flow``, Score-SDE App. D.2) is the reference. Errors:
 
 * energy distance (V-statistic, ``shared.metrics.two_sample``) to an independent draw of n data points;
 * W2 between fitted Gaussians per mode: samples assigned to the data's modes by their posterior, each mode's
@@ -36,12 +36,12 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import MultivariateNormal
 
-from shared.fields import ScoreField
-from shared.method import count_nfe
+from shared.maths.fields import ScoreField
+from shared.maths.mixture import GaussianMixture
+from shared.maths.processes import VESDE, VPSDE, DiscreteVP, GaussianProcess
+from shared.maths.samplers import SAMPLERS, times_karras, times_logsnr
 from shared.metrics.two_sample import energy_distance
-from shared.mixture import GaussianMixture
-from shared.processes import VESDE, VPSDE, DiscreteVP, GaussianProcess
-from shared.samplers import SAMPLERS, times_karras, times_logsnr
+from shared.pipeline.method import count_nfe
 from shared.utils import derive_seed, make_generator
 
 F64 = torch.float64
@@ -255,7 +255,7 @@ def plot(df: pd.DataFrame, floors: dict[int, dict], out: Path) -> None:
     """Both errors against NFE (log-log), one column per (dim, process); dopri5 and the floor as bands."""
     import seaborn as sns
 
-    from shared.figures import plt, save
+    from shared.report.figures import plt, save
 
     sns.set_theme(style="whitegrid")
     cases = list(df.groupby(["dim", "process"], sort=False).groups)

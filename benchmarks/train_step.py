@@ -22,7 +22,7 @@ from timing import peak_tflops, synchronize
 from torch.utils.flop_counter import FlopCounterMode
 
 from shared.config import load
-from shared.train import autocast, learning_rate, make_ema, make_optimizer, place_batch, place_net
+from shared.pipeline.train import autocast, learning_rate, make_ema, make_optimizer, place_batch, place_net
 from shared.utils import default_device
 
 
@@ -65,7 +65,7 @@ def measure(
         torch.cuda.reset_peak_memory_stats()
 
     def step(k: int) -> int:
-        """One step of shared.train.fit's; returns the examples the loss averaged (PFGM: its small batch)."""
+        """One step of shared.pipeline.train.fit's; returns the examples the loss averaged (PFGM: its small batch)."""
         for g in opt.param_groups:
             g["lr"] = learning_rate(tc, k)
         with autocast(tc, device):

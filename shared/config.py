@@ -290,10 +290,3 @@ def load(path: str | Path, cls: type[T], overrides: Sequence[str] = ()) -> T:
 def to_dict(cfg: Any) -> dict:
     """Plain, JSON-safe dict of a config dataclass (tuples become lists)."""
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
-
-
-def dump(cfg: Any, path: str | Path) -> None:
-    """Write the resolved config as YAML beside an output (atomically)."""
-    from shared.atomic import save_text  # imported here: this module itself stays free of torch
-
-    save_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), path)

@@ -1,7 +1,7 @@
 """The one error contract of every ``python -m`` entry point, in a module light enough for any of them to import.
 
 A bad input (config, option, file, path: ``shared.config.InputError``, which ``ConfigError`` and
-``shared.artifacts.ArtifactError`` are) or an I/O error prints one line naming it and exits with status 2; a run
+``shared.io.artifacts.ArtifactError`` are) or an I/O error prints one line naming it and exits with status 2; a run
 that diverges (non-finite numbers) exits with status 1. argparse's own errors already exit with status 2.
 
 A module's main block calls ``run_main(main)``.

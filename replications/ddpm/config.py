@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from shared.config import PositiveInt
-from shared.experiment import ExperimentConfig
 from shared.nets import MLPConfig, UNetConfig
+from shared.pipeline.experiment import ExperimentConfig
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,13 @@ from functools import partial
 
 from replications.ddpm.config import Config
 from replications.ddpm.vlb import VariationalBound
-from shared.budgets import by_overrides, ddim
-from shared.losses import l_simple
-from shared.method import Method, Spec
+from shared.maths.losses import l_simple
+from shared.maths.precond import NoisePrediction, StepIndex
+from shared.maths.processes import DiscreteVP
+from shared.maths.samplers import SAMPLERS
 from shared.nets import build_net
-from shared.precond import NoisePrediction, StepIndex
-from shared.processes import DiscreteVP
-from shared.samplers import SAMPLERS
+from shared.pipeline.budgets import by_overrides, ddim
+from shared.pipeline.method import Method, Spec
 
 _RANGES = {"[-1,1]": (-1.0, 1.0), "[0,1]": (0.0, 1.0)}
 

@@ -12,9 +12,9 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from shared.likelihood import NLL
-from shared.precond import Precond
-from shared.processes import DiscreteVP
+from shared.maths.likelihood import NLL
+from shared.maths.precond import Precond
+from shared.maths.processes import DiscreteVP
 from shared.utils import append_dims, randn_like
 
 

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from shared.fields import Field, VelocityField
-from shared.ode import Regularizer, log_prob_ode, sample_ode
+from shared.maths.fields import Field, VelocityField
+from shared.maths.ode import Regularizer, log_prob_ode, sample_ode
 from shared.utils import Callback
 
 Op = tuple  # ("ode", k) | ("squeeze",) | ("factor",)
@@ -154,7 +154,7 @@ def cnf_log_prob(
 ) -> CNFLogProb:
     """log p(x) = log N(z) + sum_k int div (Eq. 4) + log-det of the logit, data -> latent; x (B, *D).
 
-    ``solver``: divergence, noise, method, atol, rtol, adjoint for ``shared.ode.log_prob_ode``. Regulariser
+    ``solver``: divergence, noise, method, atol, rtol, adjoint for ``shared.maths.ode.log_prob_ode``. Regulariser
     integrals are reported in each block's own time t in [0, T_k] (the s-integral divided by T_k).
     """
     cnf = unwrap(net)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from shared.config import ODEMethod, PositiveInt
-from shared.experiment import ExperimentConfig
+from shared.pipeline.experiment import ExperimentConfig
 
 Activation = Literal["tanh", "softplus"]
 

@@ -11,9 +11,9 @@ from replications.ffjord.cnf import CNF, CNFField, cnf_sample
 from replications.ffjord.config import ConcatSquashConfig, Config, MultiscaleConfig, ODEConfig
 from replications.ffjord.nets import ConcatConvNet, ConcatSquashMLP
 from replications.ffjord.objective import FFJORDNLL, FFJORDLoss, RNODELoss
-from shared.budgets import tolerances
-from shared.method import Method, Spec
-from shared.priors import GaussianPrior
+from shared.maths.priors import GaussianPrior
+from shared.pipeline.budgets import tolerances
+from shared.pipeline.method import Method, Spec
 
 
 def n_scales_for(side: int) -> int:

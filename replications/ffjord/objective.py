@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from replications.ffjord.cnf import cnf_log_prob, unwrap
-from shared.likelihood import NLL
-from shared.ode import JacobianFrobenius, KineticEnergy, Regularizer
+from shared.maths.likelihood import NLL
+from shared.maths.ode import JacobianFrobenius, KineticEnergy, Regularizer
 
 
 class FFJORDLoss:

@@ -17,12 +17,12 @@ import numpy as np
 import torch
 
 from replications.ffjord.method import SPEC, build
-from shared.artifacts import check_output
-from shared.atomic import save_npz
 from shared.data.toy2d import sample_toy, toy_log_density
-from shared.method import draw
-from shared.provenance import provenance
-from shared.runner import load_run
+from shared.io.artifacts import check_output
+from shared.io.atomic import save_npz
+from shared.io.provenance import provenance
+from shared.pipeline.method import draw
+from shared.pipeline.runner import load_run
 from shared.utils import derive_seed, make_generator
 
 LIM = 4.0  # the figure's window [-4, 4]^2, as the paper's
@@ -85,8 +85,8 @@ def panel(
 
 def assemble(panels: list[Path], out: Path, table: Path) -> None:
     """Rows: data histogram, learned density, samples; one column per toy set. Writes the PNG and a Markdown table."""
-    from shared import figures
-    from shared.figures import plt
+    from shared.report import figures
+    from shared.report.figures import plt
 
     loaded = [dict(np.load(p)) for p in panels]
     infos = [json.loads(str(p["info"])) for p in loaded]
@@ -110,7 +110,7 @@ def assemble(panels: list[Path], out: Path, table: Path) -> None:
     figures.save(fig, out, dpi=90)  # a commit-size PNG (< 300 KB)
     import pandas as pd
 
-    from shared.report import write_table
+    from shared.report.summary import write_table
 
     rows = []
     for info in infos:

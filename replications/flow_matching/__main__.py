@@ -1,7 +1,7 @@
 """Command line: python -m replications.flow_matching train|sample|evaluate|figures|reflow --help."""
 
 from replications.flow_matching.method import SPEC
-from shared.cli import main
+from shared.pipeline.cli import main
 
 if __name__ == "__main__":
     main(SPEC)

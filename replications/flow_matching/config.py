@@ -8,10 +8,10 @@ The path and the sampler are tagged unions (``kind``), like the net configs; a w
 from dataclasses import dataclass, field
 from typing import Literal
 
-from shared.experiment import ExperimentConfig
 from shared.nets import MLPConfig, UNetConfig
-from shared.ode_config import EulerSamplerConfig, HeunSamplerConfig, LikelihoodConfig, ODESamplerConfig
-from shared.train import TrainConfig
+from shared.pipeline.experiment import ExperimentConfig
+from shared.pipeline.ode_config import EulerSamplerConfig, HeunSamplerConfig, LikelihoodConfig, ODESamplerConfig
+from shared.pipeline.train import TrainConfig
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The couplings that pair noise x0 with data x1 for flow matching's regression (the paths themselves are the core's
-``shared.processes.flow``): the independent one (noise drawn apart from the data; Lipman's CFM and the 1-rectified
+``shared.maths.processes.flow``): the independent one (noise drawn apart from the data; Lipman's CFM and the 1-rectified
 flow) or the pairs (z0, z1) a trained flow made (reflow, Liu et al. 2023, Sec. 2).
 """
 

@@ -1,8 +1,8 @@
 """Flow matching and rectified flow wired to the shared core (Lipman et al. 2023; Liu et al. 2023): a velocity net
-(``shared.precond.VelocityPrediction`` on 999 t), the path's regression loss, the N(0, I) prior at t = 0, the ODE
-from t = 0 to the data at t = 1, and the likelihood through the same ODE run backwards (``shared.ode.FlowNLL``).
+(``shared.maths.precond.VelocityPrediction`` on 999 t), the path's regression loss, the N(0, I) prior at t = 0, the ODE
+from t = 0 to the data at t = 1, and the likelihood through the same ODE run backwards (``shared.maths.ode.FlowNLL``).
 
-The path is a Gaussian path of the core (``shared.processes.flow``, noise at t = 0): the net's output is the ODE's
+The path is a Gaussian path of the core (``shared.maths.processes.flow``, noise at t = 0): the net's output is the ODE's
 velocity, and the field converts it to eps, x0 and the score, so DDIM, DPM-Solver++(2M) and EDM's Heun sample these
 runs as they sample the diffusions.
 """
@@ -16,12 +16,12 @@ import torch
 from replications.flow_matching.config import Config, ODESamplerConfig, PathConfig, SamplerConfig
 from replications.flow_matching.couplings import Coupling
 from replications.flow_matching.objective import FlowMatchingLoss
-from shared.budgets import adaptive_ode, few_step, fixed_ode_steps
-from shared.method import Command, Method, Sampler, Spec
+from shared.maths.precond import ScaledTime, VelocityPrediction
+from shared.maths.processes.flow import AffinePath, OTPath, StraightPath
+from shared.maths.samplers import SAMPLERS
 from shared.nets import build_net
-from shared.precond import ScaledTime, VelocityPrediction
-from shared.processes.flow import AffinePath, OTPath, StraightPath
-from shared.samplers import SAMPLERS
+from shared.pipeline.budgets import adaptive_ode, few_step, fixed_ode_steps
+from shared.pipeline.method import Command, Method, Sampler, Spec
 
 
 def build_path(cfg: PathConfig) -> AffinePath:
@@ -71,7 +71,7 @@ def build(cfg: Config) -> Method:
 
 BUDGETS = {
     **fixed_ode_steps(),  # uniform in t on [0, 1] (Liu Sec. 4: N Euler steps)
-    **few_step(),  # EDM's Heun, DPM-Solver++(2M), DDIM: through the path's conversions (shared.fields)
+    **few_step(),  # EDM's Heun, DPM-Solver++(2M), DDIM: through the path's conversions (shared.maths.fields)
     "ode": adaptive_ode(),
 }
 COMMANDS = {"reflow": Command("replications.flow_matching.reflow", "k-reflow: retrain on the flow's own pairs")}

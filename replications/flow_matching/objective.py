@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from replications.flow_matching.couplings import Coupling, IndependentCoupling
-from shared.precond import Precond
-from shared.processes.flow import AffinePath
+from shared.maths.precond import Precond
+from shared.maths.processes.flow import AffinePath
 
 
 class FlowMatchingLoss:
@@ -18,7 +18,7 @@ class FlowMatchingLoss:
 
     Args:
         path: the probability path (``OTPath`` or ``StraightPath``): x_t and the target u_t.
-        precond: how the net becomes a velocity (``shared.precond.VelocityPrediction``).
+        precond: how the net becomes a velocity (``shared.maths.precond.VelocityPrediction``).
         coupling: which (x0, x1) a batch pairs: ``IndependentCoupling`` (CFM, 1-rectified flow) or
             ``PairedCoupling`` (reflow).
         reduce: over dimensions, "mean" (the official rectified flow code) or "sum" (the squared norm as written).

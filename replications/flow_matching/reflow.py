@@ -28,17 +28,17 @@ from replications.flow_matching.config import Config
 from replications.flow_matching.couplings import PairedCoupling
 from replications.flow_matching.method import SPEC, build_loss
 from replications.flow_matching.straightness import straightness
-from shared.artifacts import check_output
 from shared.config import ConfigError, apply_overrides, from_dict, to_dict
 from shared.data.source import DataSource
 from shared.entry import command_parser
-from shared.evaluate import sample_quality
-from shared.method import Method, count_nfe, draw
-from shared.ode import sample_euler
-from shared.priors import Prior
-from shared.provenance import provenance
-from shared.runner import FORMAT_VERSION, load_run, write_json
-from shared.train import fit, load_checkpoint, save_atomic
+from shared.io.artifacts import check_output
+from shared.io.provenance import provenance
+from shared.maths.ode import sample_euler
+from shared.maths.priors import Prior
+from shared.pipeline.evaluate import sample_quality
+from shared.pipeline.method import Method, count_nfe, draw
+from shared.pipeline.runner import FORMAT_VERSION, load_run, write_json
+from shared.pipeline.train import fit, load_checkpoint, save_atomic
 from shared.utils import PerSampleGenerator, default_device, derive_seed, make_generator
 
 PAIR_SEEDS = 1 << 30  # first seed of the pairs' noise: disjoint from the CLI's sample seeds 0..N-1
@@ -47,7 +47,8 @@ PAIRS_FILE = "pairs.pt"
 
 
 def noise_of(prior: Prior, shape: Sequence[int], seeds: Sequence[int], device) -> Tensor:
-    """The prior draw (len(seeds), *shape) of each per-sample seed: what ``shared.method.sample`` starts from."""
+    """The prior draw (len(seeds), *shape) of each per-sample seed: what ``shared.pipeline.method.sample`` starts
+    from."""
     return prior.sample((len(seeds), *shape), PerSampleGenerator(seeds, device), device)
 
 
@@ -59,7 +60,7 @@ def draw_pairs(method: Method, shape, seeds: Sequence[int], batch_size: int, dev
 
 
 class PairSource:
-    """Batches of stacked pairs (B, 2, *D) for ``shared.train.fit`` (DataSource's ``batch``), deterministic in step.
+    """Batches of stacked pairs (B, 2, *D) for ``shared.pipeline.train.fit`` (as DataSource's), deterministic in step.
 
     Args:
         seeds: (N,) the per-sample seeds of z0; z0 is redrawn from them, batch by batch.

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from shared.fields import Field
-from shared.ode import sample_ode
+from shared.maths.fields import Field
+from shared.maths.ode import sample_ode
 from shared.utils import batch_time
 
 

@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from replications.ncsn.nets import RefineNetConfig
-from shared.experiment import ExperimentConfig
 from shared.nets import MLPConfig, UNetConfig
+from shared.pipeline.experiment import ExperimentConfig
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,13 @@ from pathlib import Path
 import torch
 
 from replications.ncsn.method import SPEC
-from shared.artifacts import ArtifactError, check_output
-from shared.atomic import save_json
 from shared.data.transforms import to_uint8
 from shared.entry import command_parser
-from shared.provenance import provenance
-from shared.runner import load_run
-from shared.samplers.annealed import inpaint_annealed_langevin
+from shared.io.artifacts import ArtifactError, check_output
+from shared.io.atomic import save_json
+from shared.io.provenance import provenance
+from shared.maths.samplers.annealed import inpaint_annealed_langevin
+from shared.pipeline.runner import load_run
 from shared.utils import PerSampleGenerator, make_generator
 
 
@@ -38,7 +38,7 @@ def occlusion_mask(shape: tuple[int, ...], side: str) -> torch.Tensor:
 
 def inpainting_grid(ckpt: Path, out: Path, n_images: int = 8, n_completions: int = 5, side: str = "right") -> dict:
     """Complete ``n_images`` test images ``n_completions`` times each; write the PNG and a JSON beside it."""
-    from shared import figures
+    from shared.report import figures
 
     run = load_run(ckpt, SPEC)
     if not run.cfg.data.is_image:

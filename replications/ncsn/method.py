@@ -10,14 +10,14 @@ import torch
 
 from replications.ncsn.config import Config, LadderConfig
 from replications.ncsn.nets import RefineNetConfig, build_refinenet
-from shared.budgets import by_overrides
-from shared.losses import DSMLoss, SigmaSquared
-from shared.method import Method, Spec
+from shared.maths.losses import DSMLoss, SigmaSquared
+from shared.maths.precond import LevelIndex, LogSigmaSteps, ScorePrediction
+from shared.maths.priors import UniformPrior
+from shared.maths.processes import DiscreteVE
+from shared.maths.samplers import SAMPLERS
 from shared.nets import build_net
-from shared.precond import LevelIndex, LogSigmaSteps, ScorePrediction
-from shared.priors import UniformPrior
-from shared.processes import DiscreteVE
-from shared.samplers import SAMPLERS
+from shared.pipeline.budgets import by_overrides
+from shared.pipeline.method import Method, Spec
 
 
 def build_ladder(cfg: LadderConfig) -> DiscreteVE:

@@ -17,13 +17,13 @@ from pathlib import Path
 import torch
 
 from replications.ncsn.score_figure import fig3_mixture
-from shared.artifacts import check_output
-from shared.atomic import save_json
 from shared.entry import command_parser
-from shared.fields import ScoreField
-from shared.processes import DiscreteVE
-from shared.provenance import provenance
-from shared.samplers import sample_annealed_langevin, sample_langevin
+from shared.io.artifacts import check_output
+from shared.io.atomic import save_json
+from shared.io.provenance import provenance
+from shared.maths.fields import ScoreField
+from shared.maths.processes import DiscreteVE
+from shared.maths.samplers import sample_annealed_langevin, sample_langevin
 
 
 def mode_fractions(x: torch.Tensor) -> tuple[float, float]:
@@ -33,7 +33,7 @@ def mode_fractions(x: torch.Tensor) -> tuple[float, float]:
 
 
 def mixture_figure(out: Path, n: int = 1280, seed: int = 0) -> dict:
-    from shared.figures import plt, save
+    from shared.report.figures import plt, save
 
     mix = fig3_mixture()
     gen = torch.Generator().manual_seed(seed)

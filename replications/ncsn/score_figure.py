@@ -15,15 +15,15 @@ from pathlib import Path
 
 import torch
 
-from shared.artifacts import check_output
-from shared.atomic import save_json
 from shared.entry import command_parser
-from shared.losses import DSMLoss, SigmaSquared
-from shared.mixture import GaussianMixture
+from shared.io.artifacts import check_output
+from shared.io.atomic import save_json
+from shared.io.provenance import provenance
+from shared.maths.losses import DSMLoss, SigmaSquared
+from shared.maths.mixture import GaussianMixture
+from shared.maths.precond import ScaledTime, ScorePrediction
+from shared.maths.processes import DiscreteVE
 from shared.nets import MLPConfig, build_net
-from shared.precond import ScaledTime, ScorePrediction
-from shared.processes import DiscreteVE
-from shared.provenance import provenance
 from shared.utils import make_generator
 
 
@@ -52,7 +52,7 @@ def train_score_net(mix: GaussianMixture, steps: int, sigma: float, seed: int) -
 
 def score_figure(out: Path, steps: int = 3000, seed: int = 0, sigma: float = 0.1) -> dict:
     """Three panels: density with the true score, learned score, and the error |s_theta - grad log p|."""
-    from shared.figures import plt, save
+    from shared.report.figures import plt, save
 
     mix = fig3_mixture()
     net, loss = train_score_net(mix, steps, sigma, seed)

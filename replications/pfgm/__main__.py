@@ -1,7 +1,7 @@
 """Command line: python -m replications.pfgm train|sample|evaluate|figures --help."""
 
 from replications.pfgm.method import SPEC
-from shared.cli import main
+from shared.pipeline.cli import main
 
 if __name__ == "__main__":
     main(SPEC)

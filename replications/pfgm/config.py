@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from shared.config import PositiveFloat
-from shared.experiment import ExperimentConfig
 from shared.nets import MLPConfig, UNetConfig
-from shared.ode_config import EulerSamplerConfig, HeunSamplerConfig
-from shared.ode_config import LikelihoodConfig as SharedLikelihoodConfig
-from shared.ode_config import ODESamplerConfig as SharedODESamplerConfig
+from shared.pipeline.experiment import ExperimentConfig
+from shared.pipeline.ode_config import EulerSamplerConfig, HeunSamplerConfig
+from shared.pipeline.ode_config import LikelihoodConfig as SharedLikelihoodConfig
+from shared.pipeline.ode_config import ODESamplerConfig as SharedODESamplerConfig
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,13 @@ from scipy import stats
 
 from replications.pfgm.hemisphere import HemispherePrior
 from replications.pfgm.log_z import exact_field_xz, log_z_velocity
-from shared.artifacts import check_output
-from shared.atomic import save_json
 from shared.entry import command_parser
-from shared.fields import VelocityField
-from shared.figures import save
-from shared.ode import sample_euler, sample_ode
-from shared.provenance import provenance
+from shared.io.artifacts import check_output
+from shared.io.atomic import save_json
+from shared.io.provenance import provenance
+from shared.maths.fields import VelocityField
+from shared.maths.ode import sample_euler, sample_ode
+from shared.report.figures import save
 
 
 def heart(n: int, gen: torch.Generator) -> torch.Tensor:
@@ -46,7 +46,7 @@ def trajectories(v, x, t0, t1, n_out=60):
 
 
 def field_figure(out: Path, seed: int = 0) -> dict:
-    from shared.figures import plt
+    from shared.report.figures import plt
 
     gen = torch.Generator().manual_seed(seed)
     charges = heart(600, gen)
@@ -81,7 +81,7 @@ def field_figure(out: Path, seed: int = 0) -> dict:
 
 
 def disk_figure(out: Path, seed: int = 0) -> dict:
-    from shared.figures import plt
+    from shared.report.figures import plt
 
     gen = torch.Generator().manual_seed(seed)
     n = 800

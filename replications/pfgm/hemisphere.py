@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-from shared.priors import Prior
+from shared.maths.priors import Prior
 from shared.utils import randn
 
 

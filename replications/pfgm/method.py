@@ -19,11 +19,11 @@ from replications.pfgm.field_target import poisson_target
 from replications.pfgm.hemisphere import HemispherePrior
 from replications.pfgm.log_z import log_z_velocity, substitute_below
 from replications.pfgm.perturbation import perturb
-from shared.budgets import adaptive_ode, fixed_ode_steps
-from shared.fields import VelocityField
-from shared.method import Method, Spec
+from shared.maths.fields import VelocityField
+from shared.maths.samplers import SAMPLERS
 from shared.nets import build_net
-from shared.samplers import SAMPLERS
+from shared.pipeline.budgets import adaptive_ode, fixed_ode_steps
+from shared.pipeline.method import Method, Spec
 
 
 class PoissonFieldNet:

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from shared.config import NonNegativeInt, PositiveFloat, PositiveInt
-from shared.experiment import ExperimentConfig
 from shared.nets import MLPConfig, UNetConfig
-from shared.ode_config import LikelihoodConfig
-from shared.ode_config import ODESamplerConfig as SharedODESamplerConfig
+from shared.pipeline.experiment import ExperimentConfig
+from shared.pipeline.ode_config import LikelihoodConfig
+from shared.pipeline.ode_config import ODESamplerConfig as SharedODESamplerConfig
 
 
 def _check_common(n_steps: int, eps: float) -> None:

@@ -19,17 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from shared.artifacts import check_output
-from shared.atomic import save_json
 from shared.entry import command_parser
-from shared.evaluate import sample_quality
-from shared.fields import ScoreField, VelocityField
-from shared.figures import save
-from shared.method import count_nfe
-from shared.mixture import GaussianMixture, bimodal_1d
-from shared.processes import SDE, VESDE, VPSDE, SubVPSDE
-from shared.runner import load_run
-from shared.samplers import (
+from shared.io.artifacts import check_output
+from shared.io.atomic import save_json
+from shared.maths.fields import ScoreField, VelocityField
+from shared.maths.mixture import GaussianMixture, bimodal_1d
+from shared.maths.processes import SDE, VESDE, VPSDE, SubVPSDE
+from shared.maths.samplers import (
     AncestralPredictor,
     EulerMaruyamaPredictor,
     ReverseDiffusionPredictor,
@@ -37,6 +33,10 @@ from shared.samplers import (
     sample_flow,
     sample_pc,
 )
+from shared.pipeline.evaluate import sample_quality
+from shared.pipeline.method import count_nfe
+from shared.pipeline.runner import load_run
+from shared.report.figures import save
 from shared.utils import CountNFE, batch_time
 
 PATH_PROCESSES = {  # sigma_max of VE kept at the data's scale so that all three fit one axis
@@ -167,7 +167,7 @@ def sampler_table(
         rows.append({"sampler": "ODE (dopri5, rtol = atol = 1e-5)", "nfe": calls[0], metric: value})
     import pandas as pd
 
-    from shared.report import write_table
+    from shared.report.summary import write_table
 
     title = f"Samplers on {run.experiment} (seed {run.seed}, {n} samples; lower is better)"
     print(write_table(pd.DataFrame(rows), out, title=title))

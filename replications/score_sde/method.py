@@ -8,13 +8,13 @@ from functools import partial
 import torch
 
 from replications.score_sde.config import Config, ODESamplerConfig, PCSamplerConfig, ProcessConfig
-from shared.budgets import adaptive_ode, by_overrides, few_step, fixed_ode_steps
-from shared.losses import WEIGHTINGS, DSMLoss
-from shared.method import Method, Sampler, Spec
+from shared.maths.losses import WEIGHTINGS, DSMLoss
+from shared.maths.precond import LogSigmaSteps, NoisePrediction, Precond, ScaledTime, SigmaScaling
+from shared.maths.processes import SDE, VESDE, VPSDE, SubVPSDE
+from shared.maths.samplers import CORRECTORS, PREDICTORS, SAMPLERS
 from shared.nets import build_net
-from shared.precond import LogSigmaSteps, NoisePrediction, Precond, ScaledTime, SigmaScaling
-from shared.processes import SDE, VESDE, VPSDE, SubVPSDE
-from shared.samplers import CORRECTORS, PREDICTORS, SAMPLERS
+from shared.pipeline.budgets import adaptive_ode, by_overrides, few_step, fixed_ode_steps
+from shared.pipeline.method import Method, Sampler, Spec
 
 
 def build_process(cfg: ProcessConfig) -> SDE:

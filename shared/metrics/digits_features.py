@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from shared.artifacts import check_output, load_feature_net, load_state
-from shared.atomic import save_torch
 from shared.data.images import load_images
+from shared.io.artifacts import check_output, load_feature_net, load_state
+from shared.io.atomic import save_torch
 from shared.metrics.fid import frechet_distance, stats
 from shared.utils import make_generator
 
@@ -169,7 +169,7 @@ def load_classifier(path: Path | str) -> DigitsClassifier:
     """Load a classifier saved by :func:`train_classifier` (``torch.load(weights_only=True)``), on CPU, eval mode.
 
     Raises:
-        shared.artifacts.ArtifactError: missing (also a FileNotFoundError), damaged, refused, or another kind of
+        shared.io.artifacts.ArtifactError: missing (also a FileNotFoundError), damaged, refused, or another kind of
             file; the message names the file and how to train one.
     """
     path = Path(path)

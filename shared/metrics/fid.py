@@ -61,7 +61,7 @@ from scipy.linalg import LinAlgWarning
 from torch import Tensor
 from tqdm import tqdm
 
-from shared.atomic import atomic_write, save_json
+from shared.io.atomic import atomic_write, save_json
 from shared.utils import default_device
 
 FEATURE_DIM = 2048

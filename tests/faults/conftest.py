@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from replications.ddpm.method import SPEC
-from shared.cli import main
+from shared.pipeline.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "replications" / "ddpm" / "configs" / "tiny_toy.yaml"

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from replications.ddpm.method import SPEC
-from shared import artifacts, atomic
-from shared.cli import main
+from shared.io import artifacts, atomic
+from shared.pipeline.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "replications" / "ddpm" / "configs" / "tiny_toy.yaml"

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from replications.ddpm.method import SPEC
-from shared import artifacts, atomic
+from shared.io import artifacts, atomic
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "replications" / "ddpm" / "configs" / "tiny_toy.yaml"
@@ -85,7 +85,7 @@ def test_disk_full_keeps_the_previous_file(tmp_path, monkeypatch, kind, where):
 
 def test_disk_full_at_the_final_checkpoint(tmp_path, monkeypatch, capsys, trained):
     """train: one line, exit 2, the resumable state intact; the rerun writes the checkpoint of an uninterrupted run."""
-    from shared.cli import main
+    from shared.pipeline.cli import main
 
     out = tmp_path / "run" / "checkpoint.pt"
     argv = ["train", "--config", TINY, "--out", out, "--device", "cpu", *TRAIN_SETS]  # the trained run's

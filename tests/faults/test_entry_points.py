@@ -28,11 +28,11 @@ ENTRY_POINTS = {
     "replications.pfgm.hemisphere": "--config {config}",
     "replications.pfgm.hyper": "--N 3072",
     "replications.score_sde.figures": "samplers --ckpt {ckpt} --out {out}.md",
-    "shared.compare": "table --metrics {metrics} --labels a --out {out}",
+    "shared.report.compare": "table --metrics {metrics} --labels a --out {out}",
     "shared.metrics.digits_features": "--out {out}.pt",
-    "shared.protocol": "--check {folder}",
-    "shared.report": "--metrics {metrics} --out-dir {out}",
-    "shared.sweep": "--ckpt {ckpt} --out {out}.png",
+    "shared.report.protocol": "--check {folder}",
+    "shared.report.summary": "--metrics {metrics} --out-dir {out}",
+    "shared.pipeline.sweep": "--ckpt {ckpt} --out {out}.png",
 }
 INPUTS = ("ckpt", "samples", "metrics", "config", "folder")
 

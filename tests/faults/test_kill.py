@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from shared import artifacts
+from shared.io import artifacts
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("worker.py")

@@ -3,9 +3,9 @@ rerun resumes from the resumable state and the final metrics equal those of an u
 
 Deterministic whatever the machine's load: training pauses inside step PAUSE_AT until Ctrl-C has been pressed
 (tests/faults/slow_python.py), so the signal always lands mid-run. Training takes SIGINT as a request to stop after
-the current step with its state saved (shared.distributed.StopCondition), so the state is at PAUSE_AT + 1 exactly.
-An earlier version waited for train_state.pt to appear and then pressed Ctrl-C; under load the test process could
-be descheduled past the end of training, when there was nothing left to interrupt."""
+the current step with its state saved (shared.pipeline.distributed.StopCondition), so the state is at PAUSE_AT + 1
+exactly. An earlier version waited for train_state.pt to appear and then pressed Ctrl-C; under load the test process
+could be descheduled past the end of training, when there was nothing left to interrupt."""
 
 import json
 import os
@@ -21,8 +21,8 @@ import pytest
 import torch
 
 from replications.ddpm.method import SPEC
-from shared import artifacts
-from shared.cli import main
+from shared.io import artifacts
+from shared.pipeline.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or shutil.which("snakemake")

@@ -12,7 +12,7 @@ Nothing has computed before the fork (no thread pool exists yet). A plan entry i
     {"at": "sample_batch", "batch": i}   as sampling starts its i-th batch (1-based)
 
 The result of an entry: how the child ended (``signal`` or ``code``) and, for each path in ``check``, "missing",
-"ok" or the loader's error (``shared.artifacts``), read after the child is dead.
+"ok" or the loader's error (``shared.io.artifacts``), read after the child is dead.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def install(kill: dict) -> None:
             return batch(self, step, *args, **kwargs)
 
         DataSource.batch = batch_or_die
-    elif kill["at"] == "write":  # the serialisers that shared.atomic's writes call
+    elif kill["at"] == "write":  # the serialisers that shared.io.atomic's writes call
         prefix = f".{kill['name']}.tmp"
         torch_save, savez = torch.save, np.savez_compressed
 
@@ -71,7 +71,8 @@ def install(kill: dict) -> None:
 
         torch.save, np.savez_compressed = save, savez_compressed
     elif kill["at"] == "sample_batch":
-        import shared.method as method  # the one batched sampling loop (shared.method.draw) calls its sample
+        # the one batched sampling loop (shared.pipeline.method.draw) calls its sample
+        import shared.pipeline.method as method
 
         sample, calls = method.sample, [0]
 
@@ -85,7 +86,7 @@ def install(kill: dict) -> None:
 
 
 def check(path: str) -> str:
-    from shared import artifacts
+    from shared.io import artifacts
 
     p = Path(path)
     if not p.exists():
@@ -132,7 +133,7 @@ def run(entry: dict, main, specs: dict) -> dict:
 def main() -> None:
     torch.set_num_threads(1)
     plan = json.loads(Path(sys.argv[1]).read_text())
-    from shared.cli import main as cli_main
+    from shared.pipeline.cli import main as cli_main
 
     specs = {e["replication"]: importlib.import_module(f"replications.{e['replication']}.method").SPEC for e in plan}
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # import torch's lazy optimiser modules once, here

@@ -11,8 +11,8 @@ from replications.ddpm.config import Config
 from replications.ddpm.method import build
 from replications.ddpm.vlb import VariationalBound, discretized_gaussian_log_prob, gaussian_kl
 from shared.config import load
-from shared.precond import NoisePrediction, StepIndex
-from shared.processes import DiscreteVP
+from shared.maths.precond import NoisePrediction, StepIndex
+from shared.maths.processes import DiscreteVP
 
 CONFIGS = Path(__file__).resolve().parents[2] / "replications" / "ddpm" / "configs"
 
@@ -123,7 +123,7 @@ def test_bound_matches_its_closed_form_for_gaussian_data():
 def test_short_training_lowers_the_bound_on_a_toy(tmp_path):
     cfg = load(CONFIGS / "smoke_toy.yaml", Config, ["train.steps=300", "process.T=100", "train.log_every=300"])
     from shared.data.source import DataSource
-    from shared.train import fit
+    from shared.pipeline.train import fit
 
     method = build(cfg)
     data = DataSource(cfg.data, 0)

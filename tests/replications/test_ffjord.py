@@ -15,10 +15,10 @@ from replications.ffjord.cnf import CNF, CNFField, LogitTransform, cnf_log_prob,
 from replications.ffjord.config import ConcatSquashConfig, Config, MultiscaleConfig, ODEConfig
 from replications.ffjord.method import SPEC, build, build_cnf, n_scales_for
 from replications.ffjord.objective import FFJORDLoss, RNODELoss
-from shared.cli import main
 from shared.config import load
 from shared.data.toy2d import sample_toy, toy_log_density
-from shared.likelihood import NLL, bits_per_dim
+from shared.maths.likelihood import NLL, bits_per_dim
+from shared.pipeline.cli import main
 
 CONFIGS = Path(__file__).resolve().parents[2] / "replications" / "ffjord" / "configs"
 EXACT = {"divergence": "exact", "atol": 1e-8, "rtol": 1e-8}

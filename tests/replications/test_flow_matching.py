@@ -22,13 +22,13 @@ from replications.flow_matching.method import SPEC, build, build_precond
 from replications.flow_matching.objective import FlowMatchingLoss
 from replications.flow_matching.reflow import PAIRS_FILE, noise_of, reflow
 from replications.flow_matching.straightness import straightness
-from shared.cli import main
 from shared.config import ConfigError, from_dict, load, to_dict
-from shared.fields import VelocityField
-from shared.method import count_nfe, sample
-from shared.ode import sample_euler, sample_flow
-from shared.processes.flow import OTPath, StraightPath
-from shared.runner import load_run
+from shared.maths.fields import VelocityField
+from shared.maths.ode import sample_euler, sample_flow
+from shared.maths.processes.flow import OTPath, StraightPath
+from shared.pipeline.cli import main
+from shared.pipeline.method import count_nfe, sample
+from shared.pipeline.runner import load_run
 from shared.utils import PerSampleGenerator
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "replications" / "flow_matching" / "configs").glob("*.yaml"))

@@ -11,9 +11,9 @@ from torch import nn
 from replications.ncsn.config import Config
 from replications.ncsn.method import build, build_ladder
 from shared.config import load
-from shared.losses import DSMLoss, SigmaSquared
-from shared.method import count_nfe, sample
-from shared.precond import LevelIndex, ScorePrediction
+from shared.maths.losses import DSMLoss, SigmaSquared
+from shared.maths.precond import LevelIndex, ScorePrediction
+from shared.pipeline.method import count_nfe, sample
 
 CONFIGS = Path(__file__).resolve().parents[2] / "replications" / "ncsn" / "configs"
 
@@ -71,7 +71,7 @@ def test_dsm_is_minimised_by_the_perturbed_score_with_the_closed_form_gap():
 
 def test_short_training_lowers_the_loss_and_sampling_counts_nfe(tmp_path):
     from shared.data.source import DataSource
-    from shared.train import fit
+    from shared.pipeline.train import fit
 
     cfg = load(CONFIGS / "smoke_toy.yaml", Config, ["train.steps=300", "train.checkpoint_every=300"])
     torch.manual_seed(0)

@@ -16,8 +16,8 @@ from replications.pfgm.log_z import exact_field_xz, implied_e_z, log_z_velocity,
 from replications.pfgm.method import build
 from replications.pfgm.perturbation import perturb
 from shared.config import load
-from shared.method import count_nfe, sample
-from shared.ode import sample_ode
+from shared.maths.ode import sample_ode
+from shared.pipeline.method import count_nfe, sample
 
 CONFIGS = Path(__file__).resolve().parents[2] / "replications" / "pfgm" / "configs"
 G = torch.Generator

@@ -1,5 +1,5 @@
-"""The protocol tables (shared/protocol.py): each paper-scale config equals its table, every departure from the paper
-says why, the READMEs show the tables as they are, and every table is a run of workflows/config/paper.yaml.
+"""The protocol tables (shared/report/protocol.py): each paper-scale config equals its table, every departure from the
+paper says why, the READMEs show the tables as they are, and every table is a run of workflows/config/paper.yaml.
 
 The checker itself is tested on a copy of DDPM's table with one value changed: it must notice.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared import protocol
 from shared.config import read_yaml
+from shared.report import protocol
 
 ROOT = Path(__file__).resolve().parents[2]
 REPLICATIONS = sorted(p.parent.name for p in (ROOT / "replications").glob("*/__main__.py"))
@@ -52,7 +52,9 @@ def test_tables_agree_with_configs_runs_and_readme(name):
     folder = ROOT / "replications" / name
     assert protocol.problems(folder) == []
     readme = (folder / "README.md").read_text()
-    assert protocol.render(protocol.read(folder)) in readme, f"run: python -m shared.protocol replications/{name}"
+    assert protocol.render(protocol.read(folder)) in readme, (
+        f"run: python -m shared.report.protocol replications/{name}"
+    )
 
 
 @pytest.mark.parametrize("name", REPLICATIONS)
@@ -140,7 +142,7 @@ def test_render_marks_departures_and_formats_values():
 def test_cli_bad_input_is_one_line_exit_2(args, expect):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "shared.protocol", *args], cwd=ROOT, capture_output=True, text=True, env=env
+        [sys.executable, "-m", "shared.report.protocol", *args], cwd=ROOT, capture_output=True, text=True, env=env
     )
     assert proc.returncode == 2 and expect in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr

@@ -10,9 +10,9 @@ import torch
 from replications.score_sde.config import Config, ODESamplerConfig, SubVPSDEConfig, VESDEConfig
 from replications.score_sde.method import build, build_process
 from shared.config import ConfigError, load
-from shared.method import sample
-from shared.mixture import GaussianMixture, bimodal_1d
-from shared.processes import VESDE, VPSDE, SubVPSDE
+from shared.maths.mixture import GaussianMixture, bimodal_1d
+from shared.maths.processes import VESDE, VPSDE, SubVPSDE
+from shared.pipeline.method import sample
 
 CONFIGS = sorted(Path("replications/score_sde/configs").glob("*.yaml"))
 
@@ -119,8 +119,8 @@ def test_smoke_toy_method_samples_and_scores():
 
 def test_bits_per_dim_averages_dequantization_draws():
     from shared.data.source import DataConfig, DataSource
-    from shared.evaluate import EvalConfig, nll_of_test_images
-    from shared.likelihood import NLL
+    from shared.maths.likelihood import NLL
+    from shared.pipeline.evaluate import EvalConfig, nll_of_test_images
 
     data = DataSource(DataConfig(name="digits"), 0)
     test = torch.randint(0, 256, (10, 1, 8, 8), dtype=torch.uint8)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from replications.ddpm.method import SPEC
-from shared.cli import main, parse_seeds
+from shared.pipeline.cli import main, parse_seeds
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "replications" / "ddpm" / "configs" / "tiny_toy.yaml"

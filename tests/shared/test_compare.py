@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.compare import table
+from shared.report.compare import table
 
 
 def metrics_file(path, replication, seed, **values):
@@ -58,8 +58,8 @@ def test_a_comparison_run_overrides_only_what_it_is_told_and_names_a_bad_key(tmp
 
     from replications.ddpm.config import Config
     from replications.ddpm.method import SPEC
-    from shared.cli import main
     from shared.config import load
+    from shared.pipeline.cli import main
 
     base = Path(__file__).resolve().parents[2] / "replications" / "ddpm" / "configs" / "smoke_toy.yaml"
     out = tmp_path / "compare_x_ddpm" / "seed0" / "checkpoint.pt"

@@ -13,11 +13,11 @@ from shared.config import (
     Range,
     UnitInterval,
     apply_overrides,
-    dump,
     from_dict,
     load,
     validate,
 )
+from shared.io.atomic import save_config
 from shared.nets import MLPConfig, UNetConfig
 
 
@@ -91,7 +91,7 @@ def test_overrides_are_typed(tmp_path):
 
 def test_dump_round_trip(tmp_path):
     cfg = load(write(tmp_path, "inner: {lr: 3.0e-4}\nnet: {kind: unet, ch_mult: [1, 2]}"), Outer)
-    dump(cfg, tmp_path / "resolved.yaml")
+    save_config(cfg, tmp_path / "resolved.yaml")
     assert load(tmp_path / "resolved.yaml", Outer) == cfg
     assert from_dict(Outer, {}) == Outer()
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from shared.distributed import EXIT_RESUME, StopCondition, TrainingStopped, env_ranks
-from shared.train import STATE_FILE, TrainConfig, load_checkpoint
+from shared.pipeline.distributed import EXIT_RESUME, StopCondition, TrainingStopped, env_ranks
+from shared.pipeline.train import STATE_FILE, TrainConfig, load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = "replications/ddpm/configs/tiny_toy.yaml"
@@ -27,8 +27,8 @@ FIT_SCRIPT = """
 import sys, torch
 from torch import nn
 from shared.data.source import DataConfig, DataSource
-from shared.distributed import setup, teardown
-from shared.train import TrainConfig, fit
+from shared.pipeline.distributed import setup, teardown
+from shared.pipeline.train import TrainConfig, fit
 from shared.utils import randn_like
 
 class Denoise:
@@ -135,7 +135,7 @@ def test_sigterm_checkpoints_and_the_rerun_matches_an_uninterrupted_run(tmp_path
 
 def test_time_budget_stops_with_the_resume_status(tmp_path):
     from replications.ddpm.method import SPEC
-    from shared.cli import main
+    from shared.pipeline.cli import main
 
     out = tmp_path / "checkpoint.pt"
     with pytest.raises(SystemExit) as stopped:  # the CLI in this process: no interpreter start-ups
@@ -159,7 +159,7 @@ def test_stop_condition_flags_signals_and_restores_handlers():
 
 def test_sample_shards_concatenate_to_one_shard(tmp_path):
     from replications.ddpm.method import SPEC
-    from shared.cli import main
+    from shared.pipeline.cli import main
 
     ckpt = tmp_path / "run" / "checkpoint.pt"
     main(SPEC, train_cmd(ckpt, "--set", "train.steps=5")[3:])  # the CLI in this process: no interpreter start-ups

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from shared.likelihood import NLL, bits_per_dim
+from shared.maths.likelihood import NLL, bits_per_dim
 
 
 @pytest.mark.parametrize("data_range, a", [("[-1,1]", 2.0), ("[0,1]", 1.0)])

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from shared.losses import DSMLoss, LikelihoodWeighting, SigmaSquared
-from shared.precond import LogSigmaSteps, NoisePrediction, ScaledTime, SigmaScaling
-from shared.processes import VESDE, VPSDE, SubVPSDE
+from shared.maths.losses import DSMLoss, LikelihoodWeighting, SigmaSquared
+from shared.maths.precond import LogSigmaSteps, NoisePrediction, ScaledTime, SigmaScaling
+from shared.maths.processes import VESDE, VPSDE, SubVPSDE
 
 
 def build_precond(process):

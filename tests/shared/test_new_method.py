@@ -21,14 +21,14 @@ from functools import partial
 import torch
 
 from shared.data.source import DataConfig
-from shared.evaluate import EvalConfig
-from shared.method import Method, Spec
+from shared.pipeline.evaluate import EvalConfig
+from shared.pipeline.method import Method, Spec
 from shared.nets import MLPConfig, build_net
-from shared.ode import FlowNLL
-from shared.precond import ScaledTime, VelocityPrediction
-from shared.priors import GaussianPrior
-from shared.samplers import SAMPLERS
-from shared.train import TrainConfig
+from shared.maths.ode import FlowNLL
+from shared.maths.precond import ScaledTime, VelocityPrediction
+from shared.maths.priors import GaussianPrior
+from shared.maths.samplers import SAMPLERS
+from shared.pipeline.train import TrainConfig
 from shared.utils import append_dims, randn_like
 
 
@@ -72,7 +72,7 @@ SPEC = Spec(name="throwaway", config=Config, build=build, module=__name__)
 
 MAIN = """
 from throwaway.method import SPEC
-from shared.cli import main
+from shared.pipeline.cli import main
 
 main(SPEC)
 """

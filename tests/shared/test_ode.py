@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from shared.ode import divergence_exact, divergence_hutchinson, log_prob_ode, probe_noise, sample_ode
-from shared.processes import VESDE, VPSDE, SubVPSDE
+from shared.maths.ode import divergence_exact, divergence_hutchinson, log_prob_ode, probe_noise, sample_ode
+from shared.maths.processes import VESDE, VPSDE, SubVPSDE
 
 S2 = 0.3  # data ~ N(0, S2 I)
 

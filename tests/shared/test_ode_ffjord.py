@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from shared.ode import JacobianFrobenius, KineticEnergy, log_prob_ode
+from shared.maths.ode import JacobianFrobenius, KineticEnergy, log_prob_ode
 
 a = torch.tensor([-0.7, 0.4, 1.1], dtype=torch.float64)  # f(x, t) = diag(a) x
 

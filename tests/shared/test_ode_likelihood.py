@@ -1,4 +1,4 @@
-"""Probability-flow likelihoods of Song et al. (2021), App. D.2, through ``shared.ode`` with exact scores.
+"""Probability-flow likelihoods of Song et al. (2021), App. D.2, through ``shared.maths.ode`` with exact scores.
 
 For Gaussian data x0 ~ N(MU, C), p_t = N(alpha_t MU, alpha_t^2 C + sigma_t^2 I) in closed form, so the
 probability-flow ODE (Eq. 13) carries p_eps exactly onto p_T: log p_eps(x) from ``log_prob_ode`` must equal the
@@ -11,10 +11,10 @@ import math
 import pytest
 import torch
 
-from shared.fields import ScoreField
-from shared.ode import divergence_exact, divergence_hutchinson, log_prob_ode, probe_noise
-from shared.processes import VESDE, VPSDE, SubVPSDE
-from shared.samplers import sample_flow
+from shared.maths.fields import ScoreField
+from shared.maths.ode import divergence_exact, divergence_hutchinson, log_prob_ode, probe_noise
+from shared.maths.processes import VESDE, VPSDE, SubVPSDE
+from shared.maths.samplers import sample_flow
 
 MU = torch.tensor([0.5, -1.0], dtype=torch.float64)
 C = torch.tensor([[0.6, 0.2], [0.2, 0.4]], dtype=torch.float64)

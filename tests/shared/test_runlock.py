@@ -1,5 +1,5 @@
-"""One training process per run (shared/runlock.py): a live holder refuses a second trainer with one line naming it;
-a lock whose process is gone, whose pid now names another process, or whose holder on another host stopped
+"""One training process per run (shared/pipeline/runlock.py): a live holder refuses a second trainer with one line
+naming it; a lock whose process is gone, whose pid now names another process, or whose holder on another host stopped
 touching it is taken over; and two real `train` commands on one run folder never both train."""
 
 import json
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from shared import runlock
-from shared.runlock import LOCK_NAME, RunLock, RunLocked
+from shared.pipeline import runlock
+from shared.pipeline.runlock import LOCK_NAME, RunLock, RunLocked
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "replications" / "ddpm" / "configs" / "tiny_toy.yaml"
@@ -96,7 +96,7 @@ def test_train_of_a_locked_run_is_one_line_exit_2_and_touches_nothing(tmp_path, 
     """`train` of a run that another live process trains (here: this test process holds the lock) stops before it
     writes anything: exit 2, one line naming the holder's pid, host and start time."""
     from replications.ddpm.method import SPEC
-    from shared.cli import main
+    from shared.pipeline.cli import main
 
     out = tmp_path / "run" / "checkpoint.pt"
     with RunLock(out.parent) as held:

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from shared import sweep
+from shared.pipeline import sweep
 
 
 def rows(run, values):

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from shared.data.source import DataConfig, DataSource
-from shared.train import STATE_FILE, TrainConfig, fit, learning_rate, load_checkpoint
+from shared.pipeline.train import STATE_FILE, TrainConfig, fit, learning_rate, load_checkpoint
 from shared.utils import randn_like
 
 
@@ -113,7 +113,7 @@ def test_ema_follows_its_recursion_with_and_without_warmup(warmup):
     """The EMA of a scalar weight set to w_n before update n: a copy at n = 1, then e <- d_n e + (1 - d_n) w_n with
     d_n = min(decay, (1 + n) / (10 + n)) under warm-up (the score_sde / RectifiedFlow rule), else d_n = decay; the
     count survives a state-dict round trip, so a resumed run blends as an uninterrupted one."""
-    from shared.train import make_ema
+    from shared.pipeline.train import make_ema
 
     decay, weights = 0.99, [float(v) for v in (3, -1, 4, 1, -5, 9, 2, 6)]
     net = nn.Linear(1, 1, bias=False)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from shared.data.source import DataConfig, DataSource
-from shared.train import LOG_FILE, TrainConfig, fit
+from shared.pipeline.train import LOG_FILE, TrainConfig, fit
 from shared.utils import append_dims, randn_like
 
 BASE = dict(steps=12, batch_size=32, lr=3e-3, warmup_steps=3, ema_decay=0.9, checkpoint_every=100, log_every=1)

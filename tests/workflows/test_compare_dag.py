@@ -64,7 +64,9 @@ def test_every_pair_has_a_chain_with_the_same_net_and_budget(tmp_path):
             f"figures/samples_{dataset}.png",
         ):
             assert f"{tmp_path}/{target}" in out
-        table_cmd = next(c for c in out.splitlines() if "shared.compare table" in c and f"compare_{dataset}.md" in c)
+        table_cmd = next(
+            c for c in out.splitlines() if "shared.report.compare table" in c and f"compare_{dataset}.md" in c
+        )
         assert len(re.findall(r"compare_\w+/seed\d/metrics\.json", table_cmd)) == 2 * len(METHODS)
     vp = next(c for c in train_cmds if "--experiment compare_8gaussians_vp " in c)
     assert "kind: vp" in vp  # the method's own override reaches its training

@@ -39,7 +39,7 @@ rule compare_table:
         bases=lambda wc: " ".join(r["base"] for r in compare_of(wc.dataset) for _ in r["seeds"]),
         budget=lambda wc: shlex.quote(f"Matched comparison on {wc.dataset}: {compare_budget(wc.dataset)}"),
     shell:
-        "python -m shared.compare table --metrics {input} --labels {params.labels} --bases {params.bases} "
+        "python -m shared.report.compare table --metrics {input} --labels {params.labels} --bases {params.bases} "
         "--title {params.budget} "
         "--out {output.md} > {log} 2>&1"
 
@@ -67,7 +67,7 @@ rule compare_sweep_rows:
         sweep=lambda wc: compare_sweep_args(COMPARE_RUNS[(wc.rep, wc.exp)]["dataset"]),
         feature_net=lambda wc, input: f"--feature-net {input.feature_net}" if input.feature_net else "",
     shell:
-        "OMP_NUM_THREADS={threads} python -m shared.sweep --ckpt {input.ckpt} --labels {params.label} "
+        "OMP_NUM_THREADS={threads} python -m shared.pipeline.sweep --ckpt {input.ckpt} --labels {params.label} "
         "{params.sweep} {params.feature_net} --out {output} > {log} 2>&1"
 
 
@@ -94,7 +94,7 @@ rule compare_sweep:
     params:
         title=lambda wc: shlex.quote(f"Sample quality against NFE on {wc.dataset} ({compare_sweep_title(wc.dataset)})"),
     shell:
-        "python -m shared.sweep --rows {input} --title {params.title} --out {output.png} > {log} 2>&1"
+        "python -m shared.pipeline.sweep --rows {input} --title {params.title} --out {output.png} > {log} 2>&1"
 
 
 rule compare_grid:
@@ -114,5 +114,5 @@ rule compare_grid:
     params:
         labels=lambda wc: " ".join(r["method"] for r in compare_of(wc.dataset)),
     shell:
-        "python -m shared.compare grid --samples {input} --labels {params.labels} --title 'Samples on {wildcards.dataset}, "
+        "python -m shared.report.compare grid --samples {input} --labels {params.labels} --title 'Samples on {wildcards.dataset}, "
         "the same per-sample seeds in every panel' --out {output} > {log} 2>&1"

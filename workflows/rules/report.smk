@@ -34,4 +34,4 @@ rule tables:
     log:
         f"{RESULTS}/tables/logs/tables.log",
     shell:
-        "python -m shared.report --metrics {input} --out-dir $(dirname {output.md}) > {log} 2>&1"
+        "python -m shared.report.summary --metrics {input} --out-dir $(dirname {output.md}) > {log} 2>&1"

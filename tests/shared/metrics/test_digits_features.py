@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from shared.atomic import save_torch
+from shared.io.atomic import save_torch
 from shared.metrics import digits_features as df
 
 TEST_STEPS = 400  # held-out accuracy at 400 steps over seeds 0..5 (measured): 0.958-0.983; seed 0: 0.961

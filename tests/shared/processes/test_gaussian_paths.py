@@ -1,5 +1,5 @@
-"""One Gaussian path for the diffusions and flow matching: every conversion of ``shared.fields`` on every path against
-its closed form, and flow matching sampled by DDIM, DPM-Solver++(2M) and EDM's Heun.
+"""One Gaussian path for the diffusions and flow matching: every conversion of ``shared.maths.fields`` on every path
+against its closed form, and flow matching sampled by DDIM, DPM-Solver++(2M) and EDM's Heun.
 
 Gaussian data x0 ~ N(MU, C) make everything closed form on any path x_t = alpha_t x0 + sigma_t eps: the marginal
 is N(alpha MU, S_t) with S_t = alpha^2 C + sigma^2 I, so the score is -S_t^-1 (x - alpha MU), Tweedie's x0 is
@@ -11,9 +11,16 @@ derivative is the exact velocity - computed here from the map, not from the conv
 import pytest
 import torch
 
-from shared.fields import EpsField, ScoreField, VelocityField
-from shared.processes import VESDE, VPSDE, DiscreteVP, GaussianProcess, OTPath, StraightPath, SubVPSDE
-from shared.samplers import sample_ddim, sample_dpm_solver_2m, sample_euler, sample_heun_edm, times_karras, times_logsnr
+from shared.maths.fields import EpsField, ScoreField, VelocityField
+from shared.maths.processes import VESDE, VPSDE, DiscreteVP, GaussianProcess, OTPath, StraightPath, SubVPSDE
+from shared.maths.samplers import (
+    sample_ddim,
+    sample_dpm_solver_2m,
+    sample_euler,
+    sample_heun_edm,
+    times_karras,
+    times_logsnr,
+)
 
 F64 = torch.float64
 MU = torch.tensor([1.0, -0.5], dtype=F64)

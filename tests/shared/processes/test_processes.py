@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from shared.processes import VESDE, VPSDE, DiscreteVE, DiscreteVP, SubVPSDE
+from shared.maths.processes import VESDE, VPSDE, DiscreteVE, DiscreteVP, SubVPSDE
 
 SDES = {
     "vp": VPSDE(beta_min=0.1, beta_max=20.0),

@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from shared.fields import ScoreField
-from shared.processes import VPSDE, DiscreteVE, DiscreteVP
-from shared.samplers import SAMPLERS, sample_ancestral
+from shared.maths.fields import ScoreField
+from shared.maths.processes import VPSDE, DiscreteVE, DiscreteVP
+from shared.maths.samplers import SAMPLERS, sample_ancestral
 from shared.utils import PerSampleGenerator, append_dims
 
 MU = torch.tensor([1.0, -0.5])

@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
-from shared.fields import ScoreField
-from shared.mixture import GaussianMixture
-from shared.processes import DiscreteVE
-from shared.samplers import SAMPLERS, inpaint_annealed_langevin, sample_annealed_langevin, sample_langevin
+from shared.maths.fields import ScoreField
+from shared.maths.mixture import GaussianMixture
+from shared.maths.processes import DiscreteVE
+from shared.maths.samplers import SAMPLERS, inpaint_annealed_langevin, sample_annealed_langevin, sample_langevin
 from shared.utils import PerSampleGenerator
 
 

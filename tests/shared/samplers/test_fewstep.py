@@ -5,7 +5,7 @@ Gaussian data N(MU, COV) give the score at every t in closed form, and the proba
 linear: x_t = alpha_t MU + S_t^(1/2) S_T^(-1/2) (x_T - alpha_T MU), S_t = alpha_t^2 COV + sigma_t^2 I); a 2-D
 Gaussian mixture gives an exact score whose weights, means and covariances the samples must reproduce. The
 "networks" are ``nn.Module`` wrappers of these closed forms, so NFE is counted where a sweep counts it
-(``shared.method.count_nfe``).
+(``shared.pipeline.method.count_nfe``).
 """
 
 import math
@@ -17,10 +17,9 @@ import torch
 from torch import nn
 
 from shared.config import load
-from shared.fields import EpsField, ScoreField, VelocityField
-from shared.method import count_nfe, sample
-from shared.processes import VESDE, VPSDE, DiscreteVP, SubVPSDE
-from shared.samplers import (
+from shared.maths.fields import EpsField, ScoreField, VelocityField
+from shared.maths.processes import VESDE, VPSDE, DiscreteVP, SubVPSDE
+from shared.maths.samplers import (
     SAMPLERS,
     noise_to_signal,
     sample_ancestral,
@@ -31,6 +30,7 @@ from shared.samplers import (
     times_karras,
     times_logsnr,
 )
+from shared.pipeline.method import count_nfe, sample
 
 F64 = torch.float64
 EYE = torch.eye(2, dtype=F64)

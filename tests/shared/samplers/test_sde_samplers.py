@@ -11,9 +11,9 @@ import math
 import pytest
 import torch
 
-from shared.fields import ScoreField
-from shared.processes import VESDE, VPSDE, SubVPSDE
-from shared.samplers import (
+from shared.maths.fields import ScoreField
+from shared.maths.processes import VESDE, VPSDE, SubVPSDE
+from shared.maths.samplers import (
     SAMPLERS,
     AncestralPredictor,
     EulerMaruyamaPredictor,

@@ -1,0 +1,196 @@
+"""Evaluation protocol: which metrics a run gets, chosen by what its data is (``DataConfig.quality_metric``).
+
+2-D toys: NLL in nats on fresh test points and two-sample distances (energy distance, MMD) to fresh data.
+8x8 digits: Fréchet distance in a digits classifier's feature space (``fd_digits``, never called FID) and
+bits/dim on the test split. MNIST / CIFAR-10: Inception FID with clean-fid (clean mode) against cached
+training-set statistics, and bits/dim on the test split.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from shared.config import NonNegativeInt, PositiveInt
+from shared.data.source import DataSource
+from shared.data.transforms import to_uint8, uniform_dequantize, unit_to_model
+from shared.maths.likelihood import NLL, bits_per_dim
+from shared.utils import derive_seed, make_generator
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Sizes of the evaluation; how many samples to draw is the workflow's choice (its runs' ``n_samples``)."""
+
+    nll_examples: NonNegativeInt = 10_000  # test examples for NLL (0 skips NLL)
+    nll_batch_size: PositiveInt = 500
+    sample_batch_size: PositiveInt = 500
+    # Test images for the NLL: 0 = scaled as the data config says (a discrete NLL, e.g. DDPM's decoder);
+    # k >= 1 = k uniform dequantizations (x + u) / 256 per image, NLL averaged over them (density models:
+    # the bound E_u[-log p(x + u)], Theis et al. 2016; Song et al. 2021 average several draws, App. D.2)
+    dequantization_draws: NonNegativeInt = 0
+
+    def __post_init__(self):
+        if self.dequantization_draws < 0:
+            raise ValueError(f"evaluate.dequantization_draws must be >= 0, got {self.dequantization_draws}")
+
+
+def _mean_stderr(values: Tensor) -> dict:
+    v = values.double()
+    stderr = float(v.std() / math.sqrt(v.numel())) if v.numel() > 1 else float("nan")
+    return {"value": float(v.mean()), "stderr": stderr, "n": int(v.numel())}
+
+
+def nll_in_batches(
+    nll_fn: Callable[[Tensor, torch.Generator], NLL], x: Tensor, batch_size: int, seed: int
+) -> tuple[Tensor, bool]:
+    """Run ``nll_fn`` over ``x`` in batches; returns (nats (N,), discrete)."""
+    out, discrete = [], False
+    starts = range(0, x.shape[0], batch_size)
+    for k, start in enumerate(tqdm(starts, desc="likelihood", unit="batch", disable=None, leave=False)):
+        res = nll_fn(x[start : start + batch_size], make_generator(derive_seed(seed, "nll", k), x.device))
+        out.append(res.nats.detach().cpu())
+        discrete = res.discrete
+    return torch.cat(out), discrete
+
+
+def evaluate_run(
+    data: DataSource,
+    cfg: EvalConfig,
+    samples: Tensor,
+    nll_fn: Callable[[Tensor, torch.Generator], NLL] | None,
+    *,
+    device: torch.device,
+    seed: int,
+    feature_net: Path | None = None,
+    cache_dir: Path,
+) -> tuple[dict, dict]:
+    """Compute every metric that applies to the run's data set.
+
+    Args:
+        data: the run's data source (held-out data, scaling).
+        cfg: evaluation sizes.
+        samples: model-space samples (N, *D) on CPU.
+        nll_fn: (x_model, generator) -> NLL, or None when the method has no likelihood.
+        device: where to evaluate.
+        seed: evaluation seed (dequantization draws, fresh toy points).
+        feature_net: the digits classifier (required for digits).
+        cache_dir: where Inception reference statistics are cached.
+
+    Returns:
+        (metrics, info): metrics maps a name to {"value", "stderr", "n"}; info says how they were computed.
+    """
+    metrics, info = {}, {}
+    name, quality = data.cfg.name, data.cfg.quality_metric
+    if quality == "two_sample":
+        from shared.data.toy2d import toy_log_density
+        from shared.metrics.two_sample import energy_distance, mmd_rbf
+
+        fresh = data.test_points()
+        ref = fresh[: samples.shape[0]]
+        metrics["energy_distance"] = {"value": energy_distance(samples, ref), "stderr": None, "n": len(samples)}
+        metrics["mmd_rbf"] = {"value": mmd_rbf(samples, ref), "stderr": None, "n": len(samples)}
+        if nll_fn is not None and cfg.nll_examples > 0:
+            nats, _ = nll_in_batches(nll_fn, fresh[: cfg.nll_examples].to(device), cfg.nll_batch_size, seed)
+            metrics["nll_nats"] = _mean_stderr(nats)
+            true_logp = toy_log_density(name, fresh[: cfg.nll_examples])
+            if true_logp is not None:  # the data's own NLL (its entropy, estimated on the same points)
+                metrics["data_nll_nats"] = _mean_stderr(-true_logp)
+        info["two_sample_reference"] = f"{len(ref)} fresh points from {name} (seeded, disjoint from training)"
+        return metrics, info
+
+    samples_uint8 = to_uint8(samples, data.cfg.data_range)
+    if quality == "fd_digits":
+        from shared.metrics.digits_features import fd_digits, load_classifier
+
+        if feature_net is None:
+            raise ValueError(f"{name} runs need --feature-net (train one: python -m shared.metrics.digits_features)")
+        classifier = load_classifier(feature_net)
+        metrics["fd_digits"] = {
+            "value": fd_digits(samples_uint8, data.train_uint8, classifier),
+            "stderr": None,
+            "n": len(samples),
+        }
+        info["fd_implementation"] = f"Fréchet distance in the feature space of the digits classifier {feature_net}"
+    elif quality == "fid":
+        from shared.metrics.fid import FID_IMPLEMENTATION, fid_from_samples, reference_stats
+
+        mu, sigma = reference_stats(f"{name}-train", lambda: data.train_uint8, cache_dir)
+        metrics["fid"] = {"value": fid_from_samples(samples_uint8, mu, sigma), "stderr": None, "n": len(samples)}
+        info["fid_implementation"] = FID_IMPLEMENTATION
+        info["fid_reference"] = f"{name} training set, all images"
+    else:
+        raise ValueError(f"data set {name}: no evaluation for quality metric {quality!r}")
+    if nll_fn is not None and cfg.nll_examples > 0:
+        test = data.test_uint8()[: cfg.nll_examples]
+        nats, discrete = nll_of_test_images(data, test, nll_fn, cfg, device, seed)
+        bpd = bits_per_dim(NLL(nats, discrete), int(np.prod(data.cfg.shape)), data.cfg.data_range)
+        metrics["bits_per_dim"] = _mean_stderr(bpd)
+        draws = cfg.dequantization_draws
+        if discrete:
+            info["nll_protocol"] = "discrete log-likelihood of the 8-bit test images"
+        elif draws > 0 or data.cfg.dequantize:
+            info["nll_protocol"] = (
+                "density of uniformly dequantized test images, with the scaling Jacobian and 8-bit correction; "
+                f"NLL averaged over {max(draws, 1)} dequantization draw(s) per image"
+            )
+        else:
+            info["nll_protocol"] = (
+                "density at the undequantized 8-bit test images (no dequantization: not a bound on the discrete "
+                "NLL; set evaluate.dequantization_draws >= 1)"
+            )
+    return metrics, info
+
+
+def nll_of_test_images(
+    data: DataSource,
+    test: Tensor,
+    nll_fn: Callable[[Tensor, torch.Generator], NLL],
+    cfg: EvalConfig,
+    device: torch.device,
+    seed: int,
+) -> tuple[Tensor, bool]:
+    """Per-image NLL (N,) in nats of uint8 test images (N, C, H, W), and whether it is discrete.
+
+    With ``cfg.dequantization_draws = k >= 1`` each image is dequantized k times with independent uniform noise
+    and its NLL is the mean over the draws; with 0 the images are scaled as the data config says.
+    """
+    if cfg.dequantization_draws == 0:
+        x = data.to_model(test, make_generator(derive_seed(seed, "dequantize"))).to(device)
+        return nll_in_batches(nll_fn, x, cfg.nll_batch_size, seed)
+    total, discrete = torch.zeros(test.shape[0], dtype=torch.float64), False
+    for k in range(cfg.dequantization_draws):
+        gen = make_generator(derive_seed(seed, "dequantize", k))
+        x = unit_to_model(uniform_dequantize(test, gen), data.cfg.data_range).to(device)
+        nats, discrete = nll_in_batches(nll_fn, x, cfg.nll_batch_size, derive_seed(seed, "draw", k))
+        total += nats.double()
+    return (total / cfg.dequantization_draws).float(), discrete
+
+
+def sample_quality(data: DataSource, x: Tensor, feature_net: Path | None = None, cache_dir: Path | None = None):
+    """(metric name, value) of samples x (N, *D) by the data's quality metric, lower is better: energy distance to
+    fresh points (toys), fd_digits (digits, needs ``feature_net``) or FID (MNIST / CIFAR-10)."""
+    quality = data.cfg.quality_metric
+    if quality == "two_sample":
+        from shared.metrics.two_sample import energy_distance
+
+        return "energy_distance", float(energy_distance(x, data.test_points()[: len(x)]))
+    x_uint8 = to_uint8(x, data.cfg.data_range)
+    if quality == "fd_digits":
+        from shared.metrics.digits_features import fd_digits, load_classifier
+
+        if feature_net is None:
+            raise ValueError(f"{data.cfg.name} samples need --feature-net for fd_digits")
+        return "fd_digits", float(fd_digits(x_uint8, data.train_uint8, load_classifier(feature_net)))
+    from shared.metrics.fid import fid_from_samples, reference_stats
+
+    cache = cache_dir or Path.home() / ".cache" / "replications"
+    mu, sigma = reference_stats(f"{data.cfg.name}-train", lambda: data.train_uint8, cache)
+    return "fid", float(fid_from_samples(x_uint8, mu, sigma))
