@@ -219,6 +219,16 @@ def _build(cls: type[T], data: Any, prefix: str) -> T:
     return obj
 
 
+def validate_tree(obj: Any, prefix: str = "") -> None:
+    """``validate`` a config and every section nested in it (an experiment built in code: ``ExperimentConfig``)."""
+    if prefix:
+        validate(obj, prefix)
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            validate_tree(value, f"{prefix}.{f.name}" if prefix else f.name)
+
+
 def validate(obj: Any, prefix: str) -> None:
     """Check a config instance built in code against its declared types and ranges (``load`` does it on reading).
 

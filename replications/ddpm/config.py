@@ -41,5 +41,6 @@ class Config(ExperimentConfig):
     sample: SamplerConfig = field(default_factory=SamplerConfig)
 
     def __post_init__(self):
+        super().__post_init__()
         if self.sample.n_steps is not None and self.sample.n_steps > self.process.T:
             raise ValueError(f"sample.n_steps: must be <= process.T {self.process.T}, got {self.sample.n_steps}")

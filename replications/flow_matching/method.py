@@ -9,19 +9,14 @@ runs as they sample the diffusions.
 
 from __future__ import annotations
 
-from functools import partial
-
-import torch
-
-from replications.flow_matching.config import Config, ODESamplerConfig, PathConfig, SamplerConfig
+from replications.flow_matching.config import Config, PathConfig
 from replications.flow_matching.couplings import Coupling
 from replications.flow_matching.objective import FlowMatchingLoss
 from shared.maths.precond import ScaledTime, VelocityPrediction
 from shared.maths.processes.flow import AffinePath, OTPath, StraightPath
-from shared.maths.samplers import SAMPLERS
 from shared.nets import build_net
 from shared.pipeline.budgets import adaptive_ode, few_step, fixed_ode_steps
-from shared.pipeline.method import Command, Method, Sampler, Spec
+from shared.pipeline.method import Command, Method, Spec
 
 
 def build_path(cfg: PathConfig) -> AffinePath:
@@ -40,22 +35,13 @@ def build_loss(cfg: Config, coupling: Coupling | None = None) -> FlowMatchingLos
     return FlowMatchingLoss(path, build_precond(path), coupling, cfg.objective.reduce)
 
 
-def build_sampler(cfg: SamplerConfig, path: AffinePath) -> tuple[torch.Tensor, Sampler]:
-    """(grid, sampler): the adaptive ODE from t = 0 to 1, or fixed Euler / Heun steps uniform in t."""
-    if isinstance(cfg, ODESamplerConfig):
-        return torch.tensor([path.t_noise, path.t_data]), partial(
-            SAMPLERS["ode"], method=cfg.method, rtol=cfg.rtol, atol=cfg.atol
-        )
-    return path.time_grid(cfg.n_steps), SAMPLERS[cfg.kind]
-
-
 def build(cfg: Config) -> Method:
     """The flow matching (or rectified flow) method of an experiment config."""
     path = build_path(cfg.path)
     precond = build_precond(path)
     net = build_net(cfg.net, cfg.data.shape)
     prior = path.prior  # x0 ~ N(0, I) (Lipman Sec. 4.1; Liu Sec. 4: pi_0 = N(0, I))
-    grid, sampler = build_sampler(cfg.sample, path)
+    grid, sampler = cfg.sample.build(path.t_noise, path.t_data)  # the ODE from the noise (t = 0) to the data
     return Method(
         net=net,
         loss=build_loss(cfg),

@@ -20,7 +20,6 @@ from replications.pfgm.hemisphere import HemispherePrior
 from replications.pfgm.log_z import log_z_velocity, substitute_below
 from replications.pfgm.perturbation import perturb
 from shared.maths.fields import VelocityField
-from shared.maths.samplers import SAMPLERS
 from shared.nets import build_net
 from shared.pipeline.budgets import adaptive_ode, fixed_ode_steps
 from shared.pipeline.method import Method, Spec
@@ -108,12 +107,7 @@ def build(cfg: Config) -> Method:
     field_of = partial(net_out.field, z_exp=cfg.target.z_exp, gamma=cfg.target.gamma)
     prior = HemispherePrior(n_dims, cfg.prior.z_max, cfg.prior.upper_norm)
     log_max, log_min = math.log(cfg.prior.z_max), math.log(cfg.prior.z_min)
-    s = cfg.sample
-    if s.kind == "ode":
-        sampler = partial(SAMPLERS["ode"], method=s.method, rtol=s.rtol, atol=s.atol)
-        grid = torch.tensor([log_max, log_min])
-    else:  # uniform steps in log z (Sec. 5.2)
-        sampler, grid = SAMPLERS[s.kind], torch.linspace(log_max, log_min, s.n_steps + 1)
+    grid, sampler = cfg.sample.build(log_max, log_min)  # adaptive, or steps uniform in log z (Sec. 5.2)
     return Method(
         net=net,
         loss=PFGMLoss(net_out, cfg.perturb, cfg.target, cfg.objective.reduce),
@@ -123,7 +117,12 @@ def build(cfg: Config) -> Method:
         grid=grid,
         # forward ODE from z_min to z_max, then the prior's density (the change of variables along log z)
         nll=cfg.likelihood.nll(field_of, prior.log_prob, log_min, log_max),
-        info={"sampler": s.kind, "z_max": cfg.prior.z_max, "z_min": cfg.prior.z_min, "z_exp": cfg.target.z_exp},
+        info={
+            "sampler": cfg.sample.kind,
+            "z_max": cfg.prior.z_max,
+            "z_min": cfg.prior.z_min,
+            "z_exp": cfg.target.z_exp,
+        },
     )
 
 

@@ -254,54 +254,15 @@ def load_checkpoint(path: str | Path, replication: str | None = None, map_locati
     return obj
 
 
-# Sections of a stored config that may change after training: how to sample and evaluate, never what was trained
-# (a resumed run may change them, and so may `sample` / `evaluate` --set of a trained checkpoint).
-SAMPLE_TIME_SECTIONS = ("sample", "evaluate", "likelihood")
-RESUMABLE_CHANGES = (  # config keys a rerun may change and still resume: more steps, logging, sampling, evaluation
-    "train.steps",
-    "train.checkpoint_every",
-    "train.log_every",
-    "train.compile",  # the fast paths that change how a step runs, not its arithmetic or the optimizer's state
-    "train.channels_last",
-    "train.loader_workers",
-    "data.root",
-    "data.download",
-    "data.n_test",
-    *SAMPLE_TIME_SECTIONS,
-)
-
-
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    out = {}
-    for key, value in tree.items():
-        out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
-
-
-def config_changes(old: dict, new: dict) -> list[str]:
-    """Dotted keys whose values differ between two resolved configs, except the ``RESUMABLE_CHANGES``."""
-    a, b = _flatten(old), _flatten(new)
-    keep = [k for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
-    return [k for k in keep if not any(k == r or k.startswith(f"{r}.") for r in RESUMABLE_CHANGES)]
-
-
-def load_train_state(
-    path: str | Path,
-    expect: dict | None = None,
-    map_location="cpu",
-    normalize: Callable[[dict], dict] | None = None,
-) -> dict:
+def load_train_state(path: str | Path, expect: dict | None = None, map_location="cpu") -> dict:
     """The resumable state ``fit`` writes, checked: kind, format version, keys, and that it is this run's.
 
     Args:
         path: ``train_state.pt``.
-        expect: the metadata of the run about to resume (``replication``, ``seed``, ``config``); a state written
-            by another replication or seed, or with another config (but for ``RESUMABLE_CHANGES``), is refused.
+        expect: the metadata of the run about to resume (``replication``, ``seed``); a state written by another
+            replication or seed is refused. Whether its config may go on is the resume policy's question
+            (``shared.pipeline.resume``).
         map_location: as for ``torch.load``.
-        normalize: resolves the stored config with this code's defaults (the replication's config class): a key
-            that a newer version added, at its default, is then no change, so an older run still resumes.
     """
     path = Path(path)
     fix = f"delete {path} to train from step 0 (or restore it)"
@@ -317,23 +278,6 @@ def load_train_state(
     for key in ("replication", "seed"):
         if key in stored and key in expect and stored[key] != expect[key]:
             raise ArtifactError(path, f"is a training state of {key} {stored[key]}, this run is {expect[key]}", other)
-    if isinstance(stored.get("config"), dict) and isinstance(expect.get("config"), dict):
-        before = stored["config"]
-        if normalize is not None:
-            try:
-                before = normalize(before)
-            except (ValueError, TypeError):  # no longer valid under this code: compared as stored
-                pass
-        changed = config_changes(before, expect["config"])
-        if changed:
-            old, new = _flatten(before), _flatten(expect["config"])
-            shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:3])
-            more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-            raise ArtifactError(
-                path,
-                f"was written with another config ({shown}{more})",
-                "restore that config, use another --out, or delete it to train afresh with this one",
-            )
     return obj
 
 

@@ -11,6 +11,7 @@ objective, the sampler, the likelihood solve, ...); ``shared.config`` loads and 
 # No ``from __future__ import annotations``: shared.config reads the field types off the dataclass.
 from dataclasses import dataclass, field
 
+from shared.config import validate_tree
 from shared.data.source import DataConfig
 from shared.pipeline.evaluate import EvalConfig
 from shared.pipeline.train import TrainConfig
@@ -24,6 +25,9 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self):
+        validate_tree(self)  # every section's declared types and ranges, for configs built in code too
 
 
 __all__ = ["ExperimentConfig"]

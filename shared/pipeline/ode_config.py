@@ -5,6 +5,7 @@ default its paper fixes (PFGM's RK45 at 1e-4, Score-SDE's final denoising step).
 # No ``from __future__ import annotations``: shared.config reads each ``kind`` Literal off the dataclass field.
 import dataclasses
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 from shared.config import ODEMethod, PositiveFloat, PositiveInt
@@ -19,6 +20,16 @@ class ODESamplerConfig:
     rtol: PositiveFloat = 1e-5
     atol: PositiveFloat = 1e-5
 
+    def build(self, t_start: float, t_end: float):
+        """(grid, sampler): the adaptive solve of the field's velocity between the two ends."""
+        import torch
+
+        from shared.maths.samplers import SAMPLERS
+
+        return torch.tensor([t_start, t_end]), partial(
+            SAMPLERS["ode"], method=self.method, rtol=self.rtol, atol=self.atol
+        )
+
 
 @dataclass(frozen=True)
 class EulerSamplerConfig:
@@ -26,6 +37,14 @@ class EulerSamplerConfig:
 
     kind: Literal["euler"] = "euler"
     n_steps: PositiveInt = 100
+
+    def build(self, t_start: float, t_end: float):
+        """(grid, sampler): ``n_steps`` fixed steps uniform in t from ``t_start`` to ``t_end``."""
+        import torch
+
+        from shared.maths.samplers import SAMPLERS
+
+        return torch.linspace(t_start, t_end, self.n_steps + 1), SAMPLERS[self.kind]
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from shared.io.provenance import provenance
 from shared.pipeline.distributed import StopCondition
 from shared.pipeline.evaluate import evaluate_run
 from shared.pipeline.method import Draw, Method, Spec, draw, sample
+from shared.pipeline.resume import SAMPLE_TIME_SECTIONS
 from shared.pipeline.runlock import RunLock
 from shared.pipeline.train import fit
 from shared.utils import PerSampleGenerator, derive_seed
@@ -88,8 +89,8 @@ def check_sample_time(overrides: Sequence[str]) -> None:
     """Refuse a --set that would change what was trained (the net, the process, the loss, the data)."""
     for item in overrides:
         key = item.split("=", 1)[0].strip()
-        if "=" not in item or key.split(".")[0] not in artifacts.SAMPLE_TIME_SECTIONS:
-            allowed = ", ".join(f"{s}.*" for s in artifacts.SAMPLE_TIME_SECTIONS)
+        if "=" not in item or key.split(".")[0] not in SAMPLE_TIME_SECTIONS:
+            allowed = ", ".join(f"{s}.*" for s in SAMPLE_TIME_SECTIONS)
             raise ConfigError(
                 f"--set {item}: only {allowed} may change after training (KEY=VALUE); train again to change {key}"
             )

@@ -36,6 +36,7 @@ from shared.io.artifacts import FORMAT_VERSION, load_state, load_train_state, re
 from shared.io.atomic import save_text, save_torch
 from shared.maths.losses import Loss  # the per-example objective the loop averages
 from shared.pipeline.distributed import StopCondition, TrainingStopped, any_rank, mean_over_ranks
+from shared.pipeline.resume import check_resumable
 from shared.utils import derive_seed, make_generator
 
 STATE_FILE = "train_state.pt"
@@ -194,7 +195,7 @@ def fit(
         extra: JSON-safe metadata stored in every checkpoint (resolved config, provenance).
         stop: when it asks (a signal, a time budget), the state is saved after the current step and
             ``TrainingStopped`` is raised; rerunning resumes there.
-        normalize_config: the stored config resolved with this code's defaults (``load_train_state``).
+        normalize_config: the stored config resolved with this code's defaults (``shared.pipeline.resume``).
 
     Returns:
         The final state dict: {"net", "ema", "optimizer", "step", "wall_s", "extra"}.
@@ -211,7 +212,8 @@ def fit(
     step, wall_before, interval = 0, 0.0, {}
     if state_path.is_file():
         # refuses another run's state; a config key added since, at its default, is no change
-        state = load_train_state(state_path, extra, map_location=device, normalize=normalize_config)
+        state = load_train_state(state_path, extra, map_location=device)
+        check_resumable(state, state_path, (extra or {}).get("config"), normalize_config)
         fix = f"delete {state_path} to train from step 0, or restore the config it was written with"
         load_state(net, state["net"], state_path, "its weights do not fit this run's net", fix)
         load_state(ema, state["ema"], state_path, "its EMA weights do not fit this run's net", fix)

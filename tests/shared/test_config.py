@@ -142,3 +142,15 @@ def test_an_empty_config_file_is_an_error(tmp_path, text):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError, match="is empty"):
         load(path, Outer)
+
+
+def test_an_experiment_built_in_code_has_its_ranges_checked():
+    """ExperimentConfig validates every nested section on construction, as load does on reading: a section built
+    in code with a value out of its declared range is refused, naming the dotted key."""
+    from replications.flow_matching.config import Config as FlowConfig
+    from shared.pipeline.ode_config import ODESamplerConfig
+
+    ODESamplerConfig(rtol=-1.0)  # a section alone is not checked (no __post_init__ of its own)...
+    with pytest.raises(ConfigError, match=r"sample\.rtol"):
+        FlowConfig(sample=ODESamplerConfig(rtol=-1.0))  # ...the experiment that holds it is
+    assert FlowConfig(sample=ODESamplerConfig(rtol=1e-3)).sample.rtol == 1e-3
