@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from replications.ddpm.config import Config
 from replications.ddpm.vlb import VariationalBound
 from shared.maths.losses import l_simple
 from shared.maths.precond import NoisePrediction, StepIndex
 from shared.maths.processes import DiscreteVP
-from shared.maths.samplers import SAMPLERS
+from shared.maths.samplers import bind
 from shared.nets import build_net
 from shared.pipeline.budgets import by_overrides, ddim
 from shared.pipeline.method import Method, Spec
@@ -35,10 +33,10 @@ def build(cfg: Config) -> Method:
         loss=l_simple(chain, precond),  # Eq. 14
         prior=chain.prior,
         field=precond.field(net),
-        sampler=partial(SAMPLERS["ancestral"], variance=cfg.sample.variance, clip_x0=clip),  # Alg. 2
+        sampler=bind("ancestral", variance=cfg.sample.variance, clip_x0=clip),  # Alg. 2
         grid=chain.time_grid(cfg.sample.n_steps),
         nll=VariationalBound(chain, precond, variance=cfg.sample.variance, clip_x0=clip, data_range=image_range),
-        info={"sampler": "ancestral", "steps": cfg.sample.n_steps or chain.n_steps, "variance": cfg.sample.variance},
+        info={"steps": cfg.sample.n_steps or chain.n_steps},
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from functools import partial
 
 import torch
 
@@ -12,6 +11,7 @@ from replications.ffjord.config import ConcatSquashConfig, Config, MultiscaleCon
 from replications.ffjord.nets import ConcatConvNet, ConcatSquashMLP
 from replications.ffjord.objective import FFJORDNLL, FFJORDLoss, RNODELoss
 from shared.maths.priors import GaussianPrior
+from shared.maths.samplers import BoundSampler
 from shared.pipeline.budgets import tolerances
 from shared.pipeline.method import Method, Spec
 
@@ -72,10 +72,9 @@ def build(cfg: Config) -> Method:
         loss=loss,
         prior=GaussianPrior(1.0),  # z ~ N(0, I) (Sec. 2)
         field=CNFField(net),
-        sampler=partial(cnf_sample, **solver),
+        sampler=BoundSampler("cnf", cnf_sample, solver),  # every block backward, s: 1 -> 0
         grid=torch.tensor([1.0, 0.0]),  # every block's s runs 1 -> 0 when sampling
         nll=FFJORDNLL({**solver, "divergence": eval_divergence, "noise": ode.noise}),
-        info={"sampler": "cnf (dopri5, every block backward)", "atol": ode.atol, "rtol": ode.rtol},
     )
 
 

@@ -51,7 +51,7 @@ def build(cfg: Config) -> Method:
         grid=grid,
         # -log p_1(x): the ODE from the data (t = 1) back to the prior (t = 0), change of variables (Lipman Sec. 6)
         nll=cfg.likelihood.nll(precond.field, prior.log_prob, path.t_data, path.t_noise),
-        info={"sampler": cfg.sample.kind, "path": cfg.path.kind},
+        info={"path": cfg.path.kind},
     )
 
 

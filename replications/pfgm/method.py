@@ -118,7 +118,6 @@ def build(cfg: Config) -> Method:
         # forward ODE from z_min to z_max, then the prior's density (the change of variables along log z)
         nll=cfg.likelihood.nll(field_of, prior.log_prob, log_min, log_max),
         info={
-            "sampler": cfg.sample.kind,
             "z_max": cfg.prior.z_max,
             "z_min": cfg.prior.z_min,
             "z_exp": cfg.target.z_exp,

@@ -3,15 +3,13 @@ probability-flow likelihood (Song et al. 2021)."""
 
 from __future__ import annotations
 
-from functools import partial
-
 import torch
 
 from replications.score_sde.config import Config, ODESamplerConfig, PCSamplerConfig, ProcessConfig
 from shared.maths.losses import WEIGHTINGS, DSMLoss
 from shared.maths.precond import LogSigmaSteps, NoisePrediction, Precond, ScaledTime, SigmaScaling
 from shared.maths.processes import SDE, VESDE, VPSDE, SubVPSDE
-from shared.maths.samplers import CORRECTORS, PREDICTORS, SAMPLERS
+from shared.maths.samplers import CORRECTORS, PREDICTORS, bind
 from shared.nets import build_net
 from shared.pipeline.budgets import adaptive_ode, by_overrides, few_step, fixed_ode_steps
 from shared.pipeline.method import Method, Sampler, Spec
@@ -37,14 +35,14 @@ def build_sampler(cfg: PCSamplerConfig | ODESamplerConfig, process: SDE) -> tupl
     between the same ends."""
     if isinstance(cfg, ODESamplerConfig):
         opts = {"method": cfg.method, "rtol": cfg.rtol, "atol": cfg.atol, "denoise": cfg.denoise}
-        return process.time_grid(1, t_end=cfg.eps), partial(SAMPLERS["ode"], **opts)  # the solve's two ends
+        return process.time_grid(1, t_end=cfg.eps), bind("ode", **opts)  # the solve's two ends
     predictor = PREDICTORS[cfg.predictor]() if cfg.predictor != "none" else None
     corrector = None
     if cfg.corrector != "none":
         corrector = CORRECTORS[cfg.corrector](cfg.snr, cfg.n_corrector_steps, cfg.norms)
     opts = {"predictor": predictor, "corrector": corrector, "corrector_first": cfg.corrector_first}
     grid = process.time_grid(cfg.n_steps, t_end=cfg.eps)  # to sample.eps (null: the training cutoff)
-    return grid, partial(SAMPLERS["pc"], denoise=cfg.denoise, **opts)
+    return grid, bind("pc", denoise=cfg.denoise, **opts)
 
 
 def build(cfg: Config) -> Method:
@@ -62,7 +60,7 @@ def build(cfg: Config) -> Method:
         grid=grid,
         # -log p_eps(x) by the probability-flow ODE (App. D.2): a density over model space
         nll=cfg.likelihood.nll(precond.field, process.prior.log_prob, process.t_min, process.T),
-        info={"sampler": cfg.sample.kind, "denoise": cfg.sample.denoise, "eps": cfg.sample.eps or cfg.process.eps},
+        info={"eps": cfg.sample.eps or cfg.process.eps},  # where sampling ends (the training cutoff if null)
     )
 
 

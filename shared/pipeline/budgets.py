@@ -16,7 +16,6 @@ import copy
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import torch
@@ -67,15 +66,16 @@ def on_grid(
 
     Args:
         sampler: the registry's name; grid: (run, k) -> the (k + 1,) grid; steps: (run, NFE target) -> k;
-        options: (run) -> the sampler's options (e.g. the run's own ``clip_x0``), recorded in the method's info.
+        options: (run) -> the sampler's options (e.g. the run's own ``clip_x0``); the record (``Method.describe``)
+            is the bound sampler's own, plus the family's step count.
     """
-    from shared.maths.samplers import SAMPLERS
+    from shared.maths.samplers import bind
 
     def method(run, nfe: float) -> Method:
-        k, opts = steps(run, nfe), options(run)
-        bound = partial(SAMPLERS[sampler], **opts) if opts else SAMPLERS[sampler]
-        info = {"sampler": sampler, "steps": k, **opts}
-        return dataclasses.replace(run.method, sampler=bound, grid=grid(run, k), info=info)
+        k = steps(run, nfe)
+        return dataclasses.replace(
+            run.method, sampler=bind(sampler, **options(run)), grid=grid(run, k), info={"steps": k}
+        )
 
     return Budget(method)
 

@@ -31,7 +31,8 @@ NLLFn = Callable[[nn.Module, Tensor, torch.Generator], NLL]
 class Sampler(Protocol):
     """The one sampler signature: (field, x_prior (B, *D), ts (K+1,), *, generator, callback) -> x (B, *D).
 
-    Options (the process, step counts, tolerances) are bound beforehand, e.g. with ``functools.partial``.
+    Options (step counts, tolerances, ...) are bound beforehand: ``shared.maths.samplers.bind`` gives a
+    ``BoundSampler``, which also describes itself (``Method.describe``).
     """
 
     def __call__(
@@ -48,9 +49,10 @@ class Method:
         loss: per-example objective (net, x, generator) -> (B,).
         prior: where sampling starts (``shared.maths.priors.Prior``).
         field: the vector field of ``net`` (``shared.maths.fields.Field``), what the sampler integrates.
-        sampler: a shared sampler with its options bound (``Sampler``).
-        grid: the decreasing time grid (K+1,) the sampler walks.
+        sampler: a shared sampler with its options bound (``Sampler``; a ``BoundSampler`` describes itself).
+        grid: the time grid (K+1,) the sampler walks, from the prior's end.
         nll: optional per-example NLL for likelihood evaluation (``NLLFn``).
+        info: what the record needs beyond the sampler and its grid (e.g. the path, PFGM's z range).
     """
 
     net: nn.Module
@@ -60,7 +62,17 @@ class Method:
     sampler: Sampler
     grid: Tensor
     nll: NLLFn | None = None
-    info: dict[str, Any] = field(default_factory=dict)  # what metrics.json records about sampling (e.g. denoise)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        """What samples and metrics record about sampling, made from what runs: the sampler's name and every
+        option (``BoundSampler.describe``), its grid (points and ends) and the method's ``info``."""
+        own = getattr(self.sampler, "describe", None)
+        record = (
+            own() if own is not None else {"sampler": getattr(self.sampler, "__name__", type(self.sampler).__name__)}
+        )
+        grid = {"grid_points": len(self.grid), "t_first": float(self.grid[0]), "t_last": float(self.grid[-1])}
+        return {**record, **grid, **self.info}
 
 
 def sample(

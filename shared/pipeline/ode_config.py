@@ -5,7 +5,6 @@ default its paper fixes (PFGM's RK45 at 1e-4, Score-SDE's final denoising step).
 # No ``from __future__ import annotations``: shared.config reads each ``kind`` Literal off the dataclass field.
 import dataclasses
 from dataclasses import dataclass
-from functools import partial
 from typing import Literal
 
 from shared.config import ODEMethod, PositiveFloat, PositiveInt
@@ -24,11 +23,9 @@ class ODESamplerConfig:
         """(grid, sampler): the adaptive solve of the field's velocity between the two ends."""
         import torch
 
-        from shared.maths.samplers import SAMPLERS
+        from shared.maths.samplers import bind
 
-        return torch.tensor([t_start, t_end]), partial(
-            SAMPLERS["ode"], method=self.method, rtol=self.rtol, atol=self.atol
-        )
+        return torch.tensor([t_start, t_end]), bind("ode", method=self.method, rtol=self.rtol, atol=self.atol)
 
 
 @dataclass(frozen=True)
@@ -42,9 +39,9 @@ class EulerSamplerConfig:
         """(grid, sampler): ``n_steps`` fixed steps uniform in t from ``t_start`` to ``t_end``."""
         import torch
 
-        from shared.maths.samplers import SAMPLERS
+        from shared.maths.samplers import bind
 
-        return torch.linspace(t_start, t_end, self.n_steps + 1), SAMPLERS[self.kind]
+        return torch.linspace(t_start, t_end, self.n_steps + 1), bind(self.kind)
 
 
 @dataclass(frozen=True)

@@ -253,7 +253,7 @@ def write_samples(run: Run, seeds: Sequence[int], batch_size: int, device: torch
         "nfe_per_sample": nfe,
         "sample_wall_s": wall,
         "sample_s_per_1000": 1000.0 * wall / len(seeds),
-        "sampler": run.method.info,
+        "sampler": run.method.describe(),
         **run.variant,
         "provenance": provenance(),
     }
@@ -322,7 +322,7 @@ def evaluate(run: Run, sample_paths: Sequence[Path], out: Path, weights: str, fe
         "n_samples": len(samples),
         "metrics": metrics,
         "protocol": info,
-        "sampler": run.method.info,
+        "sampler": run.method.describe(),
         **run.variant,
         "samples": sample_meta,
         "config": run.ckpt["config"],

@@ -251,7 +251,7 @@ def test_budgets_spend_what_they_say():
             sample(m, (5, 2), generator=PerSampleGenerator(range(5)))
         assert calls[0] == expected, (family, nfe)
     m = SPEC.budgets["ode"].method(run, 1e-2)
-    assert m.sampler.keywords["rtol"] == 1e-2 and m.grid.tolist() == [0.0, 1.0]
+    assert m.sampler.options["rtol"] == 1e-2 and m.grid.tolist() == [0.0, 1.0]
 
 
 TINY = """

@@ -3,7 +3,8 @@
 ``field`` is a ``shared.maths.fields.Field`` (each sampler asks it for the kind it needs: ``field.score``,
 ``field.velocity``, ``field.x0``), ``x`` the prior draw (B, *D), ``ts`` a 1-D time grid built apart from the
 solver (``process.time_grid``; for the few-step solvers EDM's ``times_karras`` or DPM-Solver's ``times_logsnr``).
-Options are bound with ``functools.partial``; no sampler takes a process: one whose formula needs alpha_t, sigma_t
+Options are bound with ``bind(name, **options)`` (a ``BoundSampler``: checked options, and a ``describe()`` that
+samples and metrics record); no sampler takes a process: one whose formula needs alpha_t, sigma_t
 or a posterior takes the field's own (``field.process_for``), so the two cannot disagree.
 ``callback(dict(i=, t=, x=, ...))`` observes the trajectory; NFE is counted on the net
 (``shared.pipeline.method.count_nfe``).
@@ -15,6 +16,7 @@ No sampler disables autograd: the caller decides (``torch.no_grad()``).
 from shared.maths.ode import sample_euler, sample_flow, sample_heun
 from shared.maths.samplers.ancestral import sample_ancestral
 from shared.maths.samplers.annealed import inpaint_annealed_langevin, sample_annealed_langevin, sample_langevin
+from shared.maths.samplers.bound import BoundSampler, describe_value
 from shared.maths.samplers.ddim import sample_ddim
 from shared.maths.samplers.dpm_solver import sample_dpm_solver_2m, times_logsnr
 from shared.maths.samplers.edm import noise_to_signal, sample_heun_edm, sigmas_karras, times_karras, times_of_sigmas
@@ -50,8 +52,19 @@ SAMPLERS = {
     "dpm_solver_2m": sample_dpm_solver_2m,  # DPM-Solver++(2M), Algorithm 2; grid from times_logsnr
 }
 
+
+def bind(name: str, **options) -> BoundSampler:
+    """The registry's sampler ``name`` with ``options`` bound (checked against its parameters now)."""
+    if name not in SAMPLERS:
+        raise KeyError(f"no sampler {name!r}; the registry has {', '.join(sorted(SAMPLERS))}")
+    return BoundSampler(name, SAMPLERS[name], options)
+
+
 __all__ = [
     "SAMPLERS",
+    "BoundSampler",
+    "bind",
+    "describe_value",
     "PREDICTORS",
     "CORRECTORS",
     "AncestralPredictor",

@@ -413,7 +413,7 @@ def test_budgets_spend_the_nfe_they_claim(replication, family, target, nfe):
     cfg = load(f"replications/{replication}/configs/smoke_toy.yaml", spec.config, overrides)
     run = SimpleNamespace(method=spec.build(cfg), cfg=cfg, spec=spec)
     method = spec.budgets[family].method(run, target)
-    assert method.info["sampler"] == family
+    assert method.describe()["sampler"] == family
     with count_nfe(method.net) as calls:
         out = sample(method, (16, 2), generator=torch.Generator().manual_seed(0))
     assert calls[0] == nfe and torch.isfinite(out).all()
@@ -428,3 +428,26 @@ def test_a_sampler_that_needs_a_process_takes_the_fields_and_names_what_is_missi
         SAMPLERS[name](field, torch.zeros(2, 2), torch.tensor([1.0, 0.5]))
     with pytest.raises(TypeError, match="process"):
         SAMPLERS[name](ScoreField(gaussian_score(CHAIN), CHAIN), torch.zeros(2, 2), CHAIN.time_grid(2), process=CHAIN)
+
+
+def test_a_bound_sampler_checks_its_options_and_its_record_is_what_ran():
+    """bind() refuses an option the sampler does not take, naming it; describe() is made of the very name and
+    options that run, and a Method's record adds its grid (points and ends)."""
+    from shared.maths.samplers import bind
+    from shared.pipeline.method import Method
+
+    with pytest.raises(TypeError, match="no option 'etaa'"):
+        bind("ddim", etaa=1.0)
+    with pytest.raises(KeyError, match="no sampler 'dim'"):
+        bind("dim")
+    process = PROCESSES["vp"]
+    field = ScoreField(gaussian_score(process), process)
+    x = process.prior.sample((4, 2), torch.Generator().manual_seed(0), dtype=F64)
+    ts = process.time_grid(5).double()
+    ddim = bind("ddim", eta=0.0, clip_x0=(-3.0, 3.0))
+    torch.testing.assert_close(ddim(field, x, ts), sample_ddim(field, x, ts, eta=0.0, clip_x0=(-3.0, 3.0)))
+    assert ddim.describe() == {"sampler": "ddim", "eta": 0.0, "clip_x0": [-3.0, 3.0]}
+    method = Method(nn.Identity(), loss=None, prior=process.prior, field=field, sampler=ddim, grid=ts, info={"x": 1})
+    record = method.describe()
+    assert record["sampler"] == "ddim" and record["clip_x0"] == [-3.0, 3.0] and record["x"] == 1
+    assert record["grid_points"] == 6 and record["t_first"] == 1.0 and record["t_last"] == float(ts[-1])
