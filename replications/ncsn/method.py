@@ -13,7 +13,7 @@ from shared.maths.losses import DSMLoss, SigmaSquared
 from shared.maths.precond import LevelIndex, LogSigmaSteps, ScorePrediction
 from shared.maths.priors import UniformPrior
 from shared.maths.processes import DiscreteVE
-from shared.maths.samplers import bind
+from shared.maths.samplers import bind, denoised
 from shared.nets import build_net
 from shared.pipeline.budgets import by_overrides
 from shared.pipeline.method import Method, Spec
@@ -40,7 +40,7 @@ def build(cfg: Config) -> Method:
         loss=DSMLoss(ladder, precond, SigmaSquared(), cfg.objective.reduce),  # Eq. 6-7, level uniform per example
         prior=UniformPrior(s.init_low, s.init_high),
         field=precond.field(net),
-        sampler=bind("ald", n_steps_each=s.n_steps_each, step_lr=s.step_lr, denoise=s.denoise),
+        sampler=denoised(bind("ald", n_steps_each=s.n_steps_each, step_lr=s.step_lr), s.denoise),
         grid=ladder.time_grid()[:-1],  # one time per level, sigma_1 first (Algorithm 1)
         nll=None,  # NCSN defines no likelihood
     )

@@ -14,6 +14,7 @@ predictor-only / corrector-only / PC / ODE at a matched budget of score evaluati
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from shared.maths.mixture import GaussianMixture, bimodal_1d
 from shared.maths.processes import SDE, VESDE, VPSDE, SubVPSDE
 from shared.maths.samplers import (
     AncestralPredictor,
+    Denoised,
     EulerMaruyamaPredictor,
     ReverseDiffusionPredictor,
     SNRLangevinCorrector,
@@ -149,20 +151,15 @@ def sampler_table(
         x_prior = process.prior.sample((n, *cfg.data.shape), torch.Generator().manual_seed(seed))
         for name, (k, pred, corr) in samplers.items():
             with count_nfe(run.method.net) as calls:
-                x = sample_pc(
-                    field,
-                    x_prior,
-                    process.time_grid(k, t_end=t_end),
-                    predictor=pred,
-                    corrector=corr,
-                    denoise=True,
-                    generator=torch.Generator().manual_seed(seed + 1),
+                pc = partial(sample_pc, predictor=pred, corrector=corr)
+                x = Denoised(pc)(
+                    field, x_prior, process.time_grid(k, t_end=t_end), generator=torch.Generator().manual_seed(seed + 1)
                 )
             metric, value = sample_quality(run.data(), x, feature_net)
             rows.append({"sampler": name, "nfe": calls[0], metric: value})
         ts = process.time_grid(1, t_end=t_end)
         with count_nfe(run.method.net) as calls:
-            x = sample_flow(field, x_prior, ts, denoise=True)
+            x = Denoised(sample_flow)(field, x_prior, ts)
         metric, value = sample_quality(run.data(), x, feature_net)
         rows.append({"sampler": "ODE (dopri5, rtol = atol = 1e-5)", "nfe": calls[0], metric: value})
     import pandas as pd

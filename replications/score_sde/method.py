@@ -9,7 +9,7 @@ from replications.score_sde.config import Config, ODESamplerConfig, PCSamplerCon
 from shared.maths.losses import WEIGHTINGS, DSMLoss
 from shared.maths.precond import LogSigmaSteps, NoisePrediction, Precond, ScaledTime, SigmaScaling
 from shared.maths.processes import SDE, VESDE, VPSDE, SubVPSDE
-from shared.maths.samplers import CORRECTORS, PREDICTORS, bind
+from shared.maths.samplers import CORRECTORS, PREDICTORS, bind, denoised
 from shared.nets import build_net
 from shared.pipeline.budgets import adaptive_ode, by_overrides, few_step, fixed_ode_steps
 from shared.pipeline.method import Method, Sampler, Spec
@@ -34,15 +34,15 @@ def build_sampler(cfg: PCSamplerConfig | ODESamplerConfig, process: SDE) -> tupl
     """(grid, sampler with its options bound): PC on the grid from T to the sampling end time, or the adaptive ODE
     between the same ends."""
     if isinstance(cfg, ODESamplerConfig):
-        opts = {"method": cfg.method, "rtol": cfg.rtol, "atol": cfg.atol, "denoise": cfg.denoise}
-        return process.time_grid(1, t_end=cfg.eps), bind("ode", **opts)  # the solve's two ends
+        opts = {"method": cfg.method, "rtol": cfg.rtol, "atol": cfg.atol}
+        return process.time_grid(1, t_end=cfg.eps), denoised(bind("ode", **opts), cfg.denoise)  # the solve's two ends
     predictor = PREDICTORS[cfg.predictor]() if cfg.predictor != "none" else None
     corrector = None
     if cfg.corrector != "none":
         corrector = CORRECTORS[cfg.corrector](cfg.snr, cfg.n_corrector_steps, cfg.norms)
     opts = {"predictor": predictor, "corrector": corrector, "corrector_first": cfg.corrector_first}
     grid = process.time_grid(cfg.n_steps, t_end=cfg.eps)  # to sample.eps (null: the training cutoff)
-    return grid, bind("pc", denoise=cfg.denoise, **opts)
+    return grid, denoised(bind("pc", **opts), cfg.denoise)
 
 
 def build(cfg: Config) -> Method:

@@ -280,7 +280,6 @@ def sample_flow(
     method: str = "dopri5",
     rtol: float = 1e-5,
     atol: float = 1e-5,
-    denoise: bool = False,
     generator: Generator = None,
     callback: Callback = None,
 ) -> Tensor:
@@ -295,7 +294,6 @@ def sample_flow(
         x: prior draw (B, *D).
         ts: decreasing (or, for forward flows, increasing) times (K + 1,), K >= 1.
         method, rtol, atol: torchdiffeq solver settings.
-        denoise: finish with Tweedie's E[x0 | x] (``field.x0``; one more evaluation; Gaussian processes only).
         generator: unused (the ODE is deterministic); accepted for the shared signature.
         callback: dict(i, t, x) at each output time of ``ts``, then dict(i=-1, t, x, nfe) after the solve.
 
@@ -304,8 +302,6 @@ def sample_flow(
     """
     velocity = CountNFE(field.velocity)
     x = sample_ode(velocity, x, ts, method=method, atol=atol, rtol=rtol, callback=callback)
-    if denoise:
-        x = field.x0(x, batch_time(ts[-1], x))
     if callback is not None:
         callback({"i": -1, "t": ts[-1], "x": x, "nfe": velocity.nfe})
     return x

@@ -18,6 +18,7 @@ from shared.maths.samplers.ancestral import sample_ancestral
 from shared.maths.samplers.annealed import inpaint_annealed_langevin, sample_annealed_langevin, sample_langevin
 from shared.maths.samplers.bound import BoundSampler, describe_value
 from shared.maths.samplers.ddim import sample_ddim
+from shared.maths.samplers.denoise import Denoised, denoised
 from shared.maths.samplers.dpm_solver import sample_dpm_solver_2m, times_logsnr
 from shared.maths.samplers.edm import noise_to_signal, sample_heun_edm, sigmas_karras, times_karras, times_of_sigmas
 from shared.maths.samplers.sde import (
@@ -63,6 +64,8 @@ def bind(name: str, **options) -> BoundSampler:
 __all__ = [
     "SAMPLERS",
     "BoundSampler",
+    "Denoised",
+    "denoised",
     "bind",
     "describe_value",
     "PREDICTORS",

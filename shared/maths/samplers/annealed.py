@@ -55,7 +55,6 @@ def sample_annealed_langevin(
     *,
     n_steps_each: int = 100,
     step_lr: float = 2e-5,
-    denoise: bool = False,
     generator: Generator = None,
     callback: Callback = None,
 ) -> Tensor:
@@ -68,16 +67,13 @@ def sample_annealed_langevin(
         x: start (B, *D), U[0, 1] in the paper.
         ts: one time per noise level, decreasing (sigma_1 first); e.g. ``DiscreteVE.time_grid()[:-1]``.
         n_steps_each: T (Sec. 5: 100). step_lr: eps (Sec. 5: 2e-5).
-        denoise: finish with x + sigma_L^2 s(x, sigma_L) (not in the paper; NCSNv2's last step). One more NFE.
         generator: noise source (torch.Generator or PerSampleGenerator). callback: dict(i, t, x) after each level.
 
     Returns:
-        x after the last level (B, *D). NFE = len(ts) * n_steps_each (+1 with denoise).
+        x after the last level (B, *D). NFE = len(ts) * n_steps_each (NCSNv2's final x + sigma_L^2 score is
+        ``shared.maths.samplers.Denoised``, one more).
     """
-    x, sigma_L = _anneal(field, x, ts, n_steps_each, step_lr, generator, callback)
-    if denoise:
-        x = x + sigma_L**2 * field.score(x, batch_time(ts[-1], x))
-    return x
+    return _anneal(field, x, ts, n_steps_each, step_lr, generator, callback)[0]
 
 
 def inpaint_annealed_langevin(

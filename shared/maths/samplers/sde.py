@@ -123,7 +123,6 @@ def sample_pc(
     predictor: Step | None = ReverseDiffusionPredictor(),  # noqa: B008 (stateless)
     corrector: Step | None = SNRLangevinCorrector(),  # noqa: B008 (stateless)
     corrector_first: bool = False,
-    denoise: bool = False,
     generator: Generator = None,
     callback: Callback = None,
 ) -> Tensor:
@@ -140,7 +139,6 @@ def sample_pc(
         predictor: default reverse diffusion (the paper's PC choice, App. G); None for corrector-only sampling.
         corrector: default ``SNRLangevinCorrector(snr=0.16)`` (VE's choice, App. G); None for predictor-only sampling.
         corrector_first: the official code's order (corrector at t, then predictor t -> s).
-        denoise: finish with Tweedie's E[x0 | x_eps] (``field.x0``; one more score evaluation).
         generator: noise source (a torch.Generator or a PerSampleGenerator).
         callback: called after every grid step with dict(i, t, x, x_mean) (x_mean = the step without its noise).
 
@@ -164,8 +162,6 @@ def sample_pc(
             x, x_mean = corrector(field, x, s, t, **kw)  # Algorithm 1, lines 6-9: at the new time s
         if callback is not None:
             callback({"i": i, "t": ts[i + 1], "x": x, "x_mean": x_mean})
-    if denoise:
-        x = field.x0(x, batch_time(ts[-1], x))
     return x
 
 

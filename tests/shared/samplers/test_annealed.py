@@ -2,6 +2,7 @@
 annealed Langevin gets them right), Gaussian moments, inpainting against the closed-form conditional."""
 
 import math
+from functools import partial
 
 import pytest
 import torch
@@ -9,7 +10,13 @@ import torch
 from shared.maths.fields import ScoreField
 from shared.maths.mixture import GaussianMixture
 from shared.maths.processes import DiscreteVE
-from shared.maths.samplers import SAMPLERS, inpaint_annealed_langevin, sample_annealed_langevin, sample_langevin
+from shared.maths.samplers import (
+    SAMPLERS,
+    Denoised,
+    inpaint_annealed_langevin,
+    sample_annealed_langevin,
+    sample_langevin,
+)
 from shared.utils import PerSampleGenerator
 
 
@@ -108,14 +115,8 @@ def test_callback_per_level_nfe_and_batch_independence():
 
     seen = []
     ts = chain.time_grid()[:-1]
-    sample_annealed_langevin(
-        ScoreField(score, chain),
-        torch.zeros(3, 2),
-        ts,
-        n_steps_each=5,
-        denoise=True,
-        callback=seen.append,
-    )
+    ald = partial(sample_annealed_langevin, n_steps_each=5)
+    Denoised(ald)(ScoreField(score, chain), torch.zeros(3, 2), ts, callback=seen.append)  # + NCSNv2's final step
     assert len(seen) == 4 and calls[0] == 4 * 5 + 1
     field = ScoreField(lambda x, t: -x, chain)
 
@@ -126,3 +127,21 @@ def test_callback_per_level_nfe_and_batch_independence():
     torch.testing.assert_close(draw(range(6))[2:4], draw([2, 3]))
     with pytest.raises(ValueError, match="sigma > 0"):
         sample_annealed_langevin(field, torch.zeros(2, 2), chain.time_grid(), n_steps_each=1)
+
+
+def test_the_denoising_step_is_ncsnv2s_x_plus_sigma_squared_score_and_says_so():
+    """Denoised(ald) ends with field.x0, Tweedie's (x + sigma_L^2 score) / alpha: with alpha = 1 on the ladder, NCSNv2's
+    final step exactly; its record is the sampler's with denoise: true."""
+    from shared.maths.samplers import bind
+
+    chain = ladder(1.0, 0.01, 4)
+    field = ScoreField(lambda x, t: -x / (1 + chain.sigma(t)[:, None] ** 2), chain)  # exact for N(0, I) data
+    ts = chain.time_grid()[:-1]
+    ald = bind("ald", n_steps_each=3)
+    x = ald(field, torch.zeros(5, 2), ts, generator=PerSampleGenerator(range(5)))
+    sigma_L = chain.sigma(ts[-1:])[0]
+    expected = x + sigma_L**2 * field.score(x, ts[-1].expand(5))
+    torch.testing.assert_close(
+        Denoised(ald)(field, torch.zeros(5, 2), ts, generator=PerSampleGenerator(range(5))), expected
+    )
+    assert Denoised(ald).describe() == {"sampler": "ald", "n_steps_each": 3, "denoise": True}
