@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from tqdm import tqdm
 from shared.config import NonNegativeInt, PositiveInt
 from shared.data.source import DataSource
 from shared.data.transforms import to_uint8, uniform_dequantize, unit_to_model
-from shared.maths.likelihood import NLL, bits_per_dim
+from shared.maths.likelihood import NLL, bits_per_dim, over_draws
 from shared.utils import derive_seed, make_generator
 
 
@@ -36,10 +37,15 @@ class EvalConfig:
     # k >= 1 = k uniform dequantizations (x + u) / 256 per image, NLL averaged over them (density models:
     # the bound E_u[-log p(x + u)], Theis et al. 2016; Song et al. 2021 average several draws, App. D.2)
     dequantization_draws: NonNegativeInt = 0
+    # How the K draws' NLLs become one per image (shared.maths.likelihood.over_draws): "mean" (the bound above) or
+    # "importance_weighted", -log (1/K) sum_k p(x + u_k) (Burda et al. 2016; flow matching's Table 1, K = 50)
+    nll_estimator: Literal["mean", "importance_weighted"] = "mean"
 
     def __post_init__(self):
         if self.dequantization_draws < 0:
             raise ValueError(f"evaluate.dequantization_draws must be >= 0, got {self.dequantization_draws}")
+        if self.nll_estimator == "importance_weighted" and self.dequantization_draws < 1:
+            raise ValueError("evaluate.nll_estimator importance_weighted needs evaluate.dequantization_draws >= 1")
 
 
 def _mean_stderr(values: Tensor) -> dict:
@@ -137,15 +143,19 @@ def evaluate_run(
         if discrete:
             info["nll_protocol"] = "discrete log-likelihood of the 8-bit test images"
         elif draws > 0 or data.cfg.dequantize:
+            how = "importance-weighted (log-mean-exp of the likelihoods)" if cfg.nll_estimator != "mean" else "averaged"
             info["nll_protocol"] = (
                 "density of uniformly dequantized test images, with the scaling Jacobian and 8-bit correction; "
-                f"NLL averaged over {max(draws, 1)} dequantization draw(s) per image"
+                f"NLL {how} over {max(draws, 1)} dequantization draw(s) per image"
             )
         else:
             info["nll_protocol"] = (
                 "density at the undequantized 8-bit test images (no dequantization: not a bound on the discrete "
                 "NLL; set evaluate.dequantization_draws >= 1)"
             )
+        # the estimator and its K: a bound (DDPM), one pass, the mean over K draws, or importance-weighted over K
+        estimator = "discrete" if discrete else (cfg.nll_estimator if draws > 0 else "single pass")
+        info["nll_estimator"] = {"estimator": estimator, "draws": max(draws, 1)}
     return metrics, info
 
 
@@ -160,18 +170,19 @@ def nll_of_test_images(
     """Per-image NLL (N,) in nats of uint8 test images (N, C, H, W), and whether it is discrete.
 
     With ``cfg.dequantization_draws = k >= 1`` each image is dequantized k times with independent uniform noise
-    and its NLL is the mean over the draws; with 0 the images are scaled as the data config says.
+    and its NLL combines the draws by ``cfg.nll_estimator`` (``over_draws``: the mean, or importance-weighted);
+    with 0 the images are scaled as the data config says.
     """
     if cfg.dequantization_draws == 0:
         x = data.to_model(test, make_generator(derive_seed(seed, "dequantize"))).to(device)
         return nll_in_batches(nll_fn, x, cfg.nll_batch_size, seed)
-    total, discrete = torch.zeros(test.shape[0], dtype=torch.float64), False
+    per_draw, discrete = [], False
     for k in range(cfg.dequantization_draws):
         gen = make_generator(derive_seed(seed, "dequantize", k))
         x = unit_to_model(uniform_dequantize(test, gen), data.cfg.data_range).to(device)
         nats, discrete = nll_in_batches(nll_fn, x, cfg.nll_batch_size, derive_seed(seed, "draw", k))
-        total += nats.double()
-    return (total / cfg.dequantization_draws).float(), discrete
+        per_draw.append(nats.double())
+    return over_draws(torch.stack(per_draw), cfg.nll_estimator).float(), discrete
 
 
 def sample_quality(data: DataSource, x: Tensor, feature_net: Path | None = None, cache_dir: Path | None = None):
