@@ -203,7 +203,7 @@ def _build(cls: type[T], data: Any, prefix: str) -> T:
     for name, field in fields.items():
         key = f"{prefix}.{name}" if prefix else name
         if name in data:
-            kwargs[name] = _convert(data[name], hints[name], key)
+            kwargs[name] = _convert(_with_default_kind(data[name], field), hints[name], key)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             if dataclasses.is_dataclass(hints[name]):
                 kwargs[name] = _build(hints[name], {}, key)
@@ -217,6 +217,21 @@ def _build(cls: type[T], data: Any, prefix: str) -> T:
             raise ConfigError(message) from err
         raise ConfigError(f"{where}{message}") from err
     return obj
+
+
+def _with_default_kind(value: Any, field: dataclasses.Field) -> Any:
+    """A tagged section written without its ``kind`` takes the kind of the field's default (a union field grown
+    from one kind keeps reading the files written before it grew: DDPM's ``sample`` before DDIM joined it)."""
+    if not isinstance(value, Mapping) or "kind" in value:
+        return value
+    if field.default is not dataclasses.MISSING:
+        default = field.default
+    elif field.default_factory is not dataclasses.MISSING:
+        default = field.default_factory()
+    else:
+        return value
+    kind = getattr(default, "kind", None) if dataclasses.is_dataclass(default) else None
+    return value if kind is None else {"kind": kind, **value}
 
 
 def validate_tree(obj: Any, prefix: str = "") -> None:
@@ -242,12 +257,16 @@ def validate(obj: Any, prefix: str) -> None:
 
 
 def _set_dotted(data: dict, dotted: str, value: Any) -> None:
+    """Set ``a.b.c = value``; setting a section's ``kind`` to another kind starts the section afresh (the old kind's
+    keys would not fit the new one), so ``--set sample.kind=ddim --set sample.n_steps=50`` reads as it says."""
     node = data
     *parents, last = dotted.split(".")
     for p in parents:
         node = node.setdefault(p, {})
         if not isinstance(node, dict):
             raise ConfigError(f"--set {dotted}: '{p}' is not a section")
+    if last == "kind" and node.get("kind", value) != value:
+        node.clear()
     node[last] = value
 
 

@@ -1,13 +1,17 @@
-"""Experiment config of DDPM (Ho et al. 2020): shared sections plus the diffusion chain and the sampler."""
+"""Experiment config of DDPM (Ho et al. 2020): shared sections plus the diffusion chain and the sampler.
+The sampler is a tagged union (``kind``): Algorithm 2 (the default; a file without ``kind`` means it) or a few-step
+sampler of the same checkpoint, DDIM or DPM-Solver++(2M): exponential integrators that read the chain's alpha and
+sigma only. EDM's Heun needs the ODE's velocity, hence d alpha / dt, which a chain known on its steps does not have.
+"""
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: shared.config reads each ``kind`` Literal off the dataclass field.
 from dataclasses import dataclass, field
 from typing import Literal
 
 from shared.config import PositiveInt
 from shared.nets import MLPConfig, UNetConfig
 from shared.pipeline.experiment import ExperimentConfig
+from shared.pipeline.few_step_config import DDIMSamplerConfig, DPMSolver2MSamplerConfig
 
 
 @dataclass(frozen=True)
@@ -24,9 +28,10 @@ class ChainConfig:
 
 
 @dataclass(frozen=True)
-class SamplerConfig:
+class AncestralSamplerConfig:
     """Ancestral sampling (Algorithm 2)."""
 
+    kind: Literal["ancestral"] = "ancestral"
     n_steps: PositiveInt | None = None  # null: all T steps, as in the paper; fewer take an even stride
     variance: Literal["forward", "posterior"] = "forward"  # sigma_t^2 = beta_t (Sec. 3.2, CIFAR-10 choice)
     clip_x0: bool = True  # clip the predicted x0 to [-1, 1] as the official code does (images only)
@@ -38,7 +43,9 @@ class Config(ExperimentConfig):
 
     net: MLPConfig | UNetConfig = field(default_factory=UNetConfig)
     process: ChainConfig = field(default_factory=ChainConfig)
-    sample: SamplerConfig = field(default_factory=SamplerConfig)
+    sample: AncestralSamplerConfig | DDIMSamplerConfig | DPMSolver2MSamplerConfig = field(
+        default_factory=AncestralSamplerConfig
+    )
 
     def __post_init__(self):
         super().__post_init__()

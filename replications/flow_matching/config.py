@@ -10,6 +10,7 @@ from typing import Literal
 
 from shared.nets import MLPConfig, UNetConfig
 from shared.pipeline.experiment import ExperimentConfig
+from shared.pipeline.few_step_config import FewStepSamplerConfig
 from shared.pipeline.ode_config import EulerSamplerConfig, HeunSamplerConfig, LikelihoodConfig, ODESamplerConfig
 from shared.pipeline.train import TrainConfig
 
@@ -45,7 +46,8 @@ class ObjectiveConfig:
 
 # Lipman Sec. 6: dopri5; Liu Sec. 4: RK45; rtol = atol = 1e-5: Lipman App. E, the official RF code's ode_tol
 # (unverified for Lipman). Euler / Heun: uniform in t (Liu Sec. 4: N = 1 Euler step is one-step generation).
-SamplerConfig = ODESamplerConfig | EulerSamplerConfig | HeunSamplerConfig
+# DDIM, DPM-Solver++(2M), EDM's Heun: the same checkpoint through the path's conversions (shared.maths.fields).
+SamplerConfig = ODESamplerConfig | EulerSamplerConfig | HeunSamplerConfig | FewStepSamplerConfig
 
 
 # LikelihoodConfig: log p_1(x) by the change of variables from t = 1 back to the prior at t = 0 (Lipman Sec. 6).

@@ -16,6 +16,7 @@ from shared.maths.precond import ScaledTime, VelocityPrediction
 from shared.maths.processes.flow import AffinePath, OTPath, StraightPath
 from shared.nets import build_net
 from shared.pipeline.budgets import adaptive_ode, few_step, fixed_ode_steps
+from shared.pipeline.few_step_config import FEW_STEP_SAMPLERS
 from shared.pipeline.method import Command, Method, Spec
 
 
@@ -41,7 +42,10 @@ def build(cfg: Config) -> Method:
     precond = build_precond(path)
     net = build_net(cfg.net, cfg.data.shape)
     prior = path.prior  # x0 ~ N(0, I) (Lipman Sec. 4.1; Liu Sec. 4: pi_0 = N(0, I))
-    grid, sampler = cfg.sample.build(path.t_noise, path.t_data)  # the ODE from the noise (t = 0) to the data
+    if isinstance(cfg.sample, FEW_STEP_SAMPLERS):  # on the path's own grid, through the field's conversions
+        grid, sampler = cfg.sample.build(path)
+    else:
+        grid, sampler = cfg.sample.build(path.t_noise, path.t_data)  # the ODE from the noise (t = 0) to the data
     return Method(
         net=net,
         loss=build_loss(cfg),

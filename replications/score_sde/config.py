@@ -10,6 +10,7 @@ from typing import Literal
 from shared.config import NonNegativeInt, PositiveFloat, PositiveInt
 from shared.nets import MLPConfig, UNetConfig
 from shared.pipeline.experiment import ExperimentConfig
+from shared.pipeline.few_step_config import FewStepSamplerConfig
 from shared.pipeline.ode_config import LikelihoodConfig
 from shared.pipeline.ode_config import ODESamplerConfig as SharedODESamplerConfig
 
@@ -120,5 +121,7 @@ class Config(ExperimentConfig):
     net: MLPConfig | UNetConfig = field(default_factory=UNetConfig)
     process: ProcessConfig = field(default_factory=VPSDEConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
-    sample: PCSamplerConfig | ODESamplerConfig = field(default_factory=PCSamplerConfig)
+    # PC or the probability-flow ODE (the paper's), or a few-step sampler of the same checkpoint (DDIM,
+    # DPM-Solver++(2M), EDM's Heun; these end at the path's own end, the process's eps)
+    sample: PCSamplerConfig | ODESamplerConfig | FewStepSamplerConfig = field(default_factory=PCSamplerConfig)
     likelihood: LikelihoodConfig = field(default_factory=LikelihoodConfig)

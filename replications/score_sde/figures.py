@@ -134,7 +134,7 @@ def sampler_table(
     process = field.process
     snr = getattr(cfg.sample, "snr", 0.16)
     norms = getattr(cfg.sample, "norms", "example")
-    t_end = cfg.sample.eps  # where the run's own sampler ends (null: the process's eps)
+    t_end = getattr(cfg.sample, "eps", None)  # where the run's own sampler ends (null: the process's eps)
     rows = []
     samplers = {  # name -> (grid steps, predictor, corrector)
         f"P{2 * steps} reverse diffusion": (2 * steps, ReverseDiffusionPredictor(), None),

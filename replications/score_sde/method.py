@@ -12,6 +12,7 @@ from shared.maths.processes import SDE, VESDE, VPSDE, SubVPSDE
 from shared.maths.samplers import CORRECTORS, PREDICTORS, bind, denoised
 from shared.nets import build_net
 from shared.pipeline.budgets import adaptive_ode, by_overrides, few_step, fixed_ode_steps
+from shared.pipeline.few_step_config import FEW_STEP_SAMPLERS, FewStepSamplerConfig
 from shared.pipeline.method import Method, Sampler, Spec
 
 
@@ -30,9 +31,13 @@ def build_precond(process: SDE) -> Precond:
     return NoisePrediction(ScaledTime(999.0), process)
 
 
-def build_sampler(cfg: PCSamplerConfig | ODESamplerConfig, process: SDE) -> tuple[torch.Tensor, Sampler]:
-    """(grid, sampler with its options bound): PC on the grid from T to the sampling end time, or the adaptive ODE
-    between the same ends."""
+def build_sampler(
+    cfg: PCSamplerConfig | ODESamplerConfig | FewStepSamplerConfig, process: SDE
+) -> tuple[torch.Tensor, Sampler]:
+    """(grid, sampler with its options bound): PC on the grid from T to the sampling end time, the adaptive ODE
+    between the same ends, or a few-step sampler on the process's own grid."""
+    if isinstance(cfg, FEW_STEP_SAMPLERS):
+        return cfg.build(process)
     if isinstance(cfg, ODESamplerConfig):
         opts = {"method": cfg.method, "rtol": cfg.rtol, "atol": cfg.atol}
         return process.time_grid(1, t_end=cfg.eps), denoised(bind("ode", **opts), cfg.denoise)  # the solve's two ends
@@ -60,8 +65,13 @@ def build(cfg: Config) -> Method:
         grid=grid,
         # -log p_eps(x) by the probability-flow ODE (App. D.2): a density over model space
         nll=cfg.likelihood.nll(precond.field, process.prior.log_prob, process.t_min, process.T),
-        info={"eps": cfg.sample.eps or cfg.process.eps},  # where sampling ends (the training cutoff if null)
+        info={"eps": end_time(cfg)},  # where sampling ends (the training cutoff if null)
     )
+
+
+def end_time(cfg: Config) -> float:
+    """Where the config's sampler ends: its ``sample.eps``, else the process's (training) cutoff."""
+    return getattr(cfg.sample, "eps", None) or cfg.process.eps
 
 
 def _evals_per_step(cfg: Config) -> int:
@@ -75,9 +85,9 @@ BUDGETS = {
     "pc": by_overrides(lambda cfg, nfe: [f"sample.n_steps={max(1, int(nfe) // _evals_per_step(cfg))}"]),
     **fixed_ode_steps(),  # the probability-flow ODE (Eq. 13) uniform in t
     # the adaptive probability-flow solve at a tolerance, ending where the config's sampler ends (sample.eps)
-    "ode": adaptive_ode(lambda cfg: "" if cfg.sample.eps is None else f", eps: {cfg.sample.eps!r}"),
+    "ode": adaptive_ode(lambda cfg: f", eps: {end_time(cfg)!r}" if getattr(cfg.sample, "eps", None) else ""),
     # EDM's Heun, DPM-Solver++(2M) and DDIM (eta = 0), DDIM ending where the config's sampler ends (sample.eps)
-    **few_step(t_end=lambda run: run.cfg.sample.eps),
+    **few_step(t_end=lambda run: getattr(run.cfg.sample, "eps", None)),
 }
 
 SPEC = Spec(name="score_sde", config=Config, build=build, module=__name__, budgets=BUDGETS)

@@ -99,36 +99,54 @@ def path_of(run):
     return run.method.field.process_for("a few-step sampler")
 
 
+def by_section(
+    section: Callable[[Any, int], Any],
+    steps: Callable[[Any, float], int] = lambda run, nfe: max(1, int(nfe)),
+    t_end: Callable[[Any], float | None] = lambda run: None,
+    x0_range: Callable[[Any], tuple[float, float] | None] = lambda run: None,
+) -> Budget:
+    """A few-step family (``shared.pipeline.few_step_config``): ``section(run, k)`` at k = ``steps(run, nfe)`` steps
+    builds the (grid, sampler) from the run's path, ending at ``t_end(run)``, clamping x0_hat to ``x0_range(run)``
+    where the section clips; the same builder as ``sample: {kind: ...}`` in a config."""
+
+    def method(run, nfe: float) -> Method:
+        k = steps(run, nfe)
+        grid, sampler = section(run, k).build(path_of(run), t_end(run), x0_range(run))
+        return dataclasses.replace(run.method, sampler=sampler, grid=grid, info={"steps": k})
+
+    return Budget(method)
+
+
 def ddim(
     t_end: Callable[[Any], float | None] = lambda run: None,
     steps: Callable[[Any, float], int] = lambda run, nfe: max(1, int(nfe)),
-    options: Callable[[Any], dict] = lambda run: {},
+    x0_range: Callable[[Any], tuple[float, float] | None] = lambda run: None,
 ) -> Budget:
     """DDIM, eta = 0 (Song, Meng & Ermon 2021, Eq. 12) on the path's own uniform grid (a chain's even stride, Sec.
-    4.2), ending at ``t_end(run)`` (None: the path's default): k steps, k NFE; ``options(run)``: e.g. ``clip_x0``."""
+    4.2), ending at ``t_end(run)`` (None: the path's default): k steps, k NFE; x0_hat clamped to ``x0_range(run)``
+    (None: not clamped)."""
+    from shared.pipeline.few_step_config import DDIMSamplerConfig
 
-    def grid(run, k: int) -> torch.Tensor:
-        end = t_end(run)
-        return path_of(run).time_grid(k) if end is None else path_of(run).time_grid(k, t_end=end)
+    def section(run, k: int) -> DDIMSamplerConfig:
+        return DDIMSamplerConfig(n_steps=k, clip_x0=x0_range(run) is not None)
 
-    return on_grid("ddim", grid, steps, lambda run: {"eta": 0.0, **options(run)})
+    return by_section(section, steps, t_end, x0_range)
 
 
 def heun_edm() -> Budget:
     """EDM Algorithm 1 on Eq. 5's rho = 7 steps (Karras et al. 2022): k Heun steps, the last Euler, 2k - 1 NFE."""
-    from shared.maths.samplers import times_karras
+    from shared.pipeline.few_step_config import HeunEDMSamplerConfig
 
-    def steps(run, nfe: float) -> int:
-        return max(1, (int(nfe) + 1) // 2)
-
-    return on_grid("heun_edm", lambda run, k: times_karras(path_of(run), k), steps)
+    return by_section(
+        lambda run, k: HeunEDMSamplerConfig(n_steps=k), steps=lambda run, nfe: max(1, (int(nfe) + 1) // 2)
+    )
 
 
 def dpm_solver_2m() -> Budget:
     """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2) on steps uniform in log-SNR: k steps, k NFE."""
-    from shared.maths.samplers import times_logsnr
+    from shared.pipeline.few_step_config import DPMSolver2MSamplerConfig
 
-    return on_grid("dpm_solver_2m", lambda run, k: times_logsnr(path_of(run), k))
+    return by_section(lambda run, k: DPMSolver2MSamplerConfig(n_steps=k))
 
 
 def few_step(t_end: Callable[[Any], float | None] = lambda run: None) -> dict[str, Budget]:
@@ -164,6 +182,7 @@ __all__ = [
     "TOLERANCES",
     "adaptive_ode",
     "by_overrides",
+    "by_section",
     "ddim",
     "dpm_solver_2m",
     "few_step",

@@ -133,3 +133,46 @@ def test_sample_with_a_sampler_override_records_it(trained, tmp_path):
         )  # fmt: skip
         assert proc.returncode == 2 and says in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
         assert not (tmp_path / "bad.npz").exists()
+
+
+@pytest.mark.parametrize(
+    "sets, sampler, nfe",
+    [
+        (["sample.n_steps=10"], "ancestral", 10),
+        (["sample={kind: ddim, n_steps: 7}"], "ddim", 7),
+        (["sample.kind=ddim", "sample.n_steps=6"], "ddim", 6),  # a new kind starts the section afresh
+        (["sample={kind: ddim, n_steps: 5, eta: 1.0}"], "ddim", 5),
+        (["sample={kind: dpm_solver_2m, n_steps: 5}"], "dpm_solver_2m", 5),
+    ],
+)
+def test_any_sampler_family_samples_a_trained_checkpoint(trained, tmp_path, sets, sampler, nfe):
+    """Every sampler family DDPM supports samples its checkpoint from the command line; the samples record the
+    sampler that ran, its options and the NFE it spent."""
+    out = tmp_path / "v.npz"
+    args = [a for s in sets for a in ("--set", s)]
+    cli("sample", "--ckpt", trained, "--seeds", "0-3", *args, "--out", out, "--device", "cpu")
+    meta = json.loads(str(np.load(out)["meta"]))
+    assert meta["sampler"]["sampler"] == sampler and meta["nfe_per_sample"] == nfe and meta["overrides"] == sets
+    assert np.isfinite(np.load(out)["x"]).all()
+
+
+@pytest.mark.parametrize(
+    "bad, says",
+    [
+        ("sample={kind: plms, n_steps: 5}", "sample.kind: expected one of"),
+        ("sample={kind: heun_edm, n_steps: 4}", "sample.kind: expected one of"),  # no velocity on a chain
+        ("sample={kind: ddim, eta: 2.0}", "sample.eta: must be"),
+        ("sample={kind: ddim, n_steps: 5000}", "sample.n_steps: must be <= process.T"),
+        ("sample.variance=forward", None),  # the stored ancestral section accepts its own key: no error
+    ],
+)
+def test_a_bad_sampler_override_is_one_line_exit_2(trained, tmp_path, capsys, bad, says):
+    out = tmp_path / "bad.npz"
+    if says is None:
+        cli("sample", "--ckpt", trained, "--seeds", "0-1", "--set", bad, "--out", out, "--device", "cpu")
+        assert out.is_file()
+        return
+    with pytest.raises(SystemExit) as err:
+        cli("sample", "--ckpt", trained, "--seeds", "0-1", "--set", bad, "--out", out, "--device", "cpu")
+    msg = capsys.readouterr().err.strip()
+    assert err.value.code == 2 and says in msg and len(msg.splitlines()) == 1 and not out.exists()

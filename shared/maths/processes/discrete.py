@@ -21,6 +21,13 @@ class _GridProcess(GaussianProcess):
         self.n_steps = alphas.numel() - 1
         self._alphas, self._sigmas = alphas.double(), sigmas.double()
 
+    @property
+    def t_cut(self) -> float:
+        """The chain's first step t = 1 / N: the last time a noise-level grid (EDM's, DPM-Solver's) evaluates the
+        field before t = 0, where sigma_0 = 0. Such a grid's times fall between the chain's steps and are read at the
+        nearest one (``index``), so it needs far fewer steps than N (two times on one step would repeat it)."""
+        return 1.0 / self.n_steps
+
     def index(self, t: Tensor) -> Tensor:
         """Grid index i = round(t N) of times on the grid: (B,) long."""
         return torch.round(t.double() * self.n_steps).long().clamp(0, self.n_steps)
