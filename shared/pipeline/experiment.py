@@ -14,17 +14,19 @@ from dataclasses import dataclass, field
 from shared.config import validate_tree
 from shared.data.source import DataConfig
 from shared.pipeline.evaluate import EvalConfig
+from shared.pipeline.select import SelectConfig
 from shared.pipeline.train import TrainConfig
 
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """data, train and evaluate: the sections of every experiment (``shared.data``, ``shared.pipeline.train``,
-    ``shared.pipeline.evaluate``)."""
+    """data, train, evaluate and select: the sections of every experiment (``shared.data``,
+    ``shared.pipeline.train``, ``shared.pipeline.evaluate``, ``shared.pipeline.select``)."""
 
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)  # which snapshot the numbers come from
 
     def __post_init__(self):
         validate_tree(self)  # every section's declared types and ranges, for configs built in code too

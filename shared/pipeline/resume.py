@@ -16,10 +16,11 @@ from shared.io.artifacts import ArtifactError
 
 # Sections of a stored config that may change after training: how to sample and evaluate, never what was trained
 # (a resumed run may change them, and so may `sample` / `evaluate` --set of a trained checkpoint).
-SAMPLE_TIME_SECTIONS = ("sample", "evaluate", "likelihood")
+SAMPLE_TIME_SECTIONS = ("sample", "evaluate", "likelihood", "select")
 RESUMABLE_CHANGES = (  # config keys a rerun may change and still resume: more steps, logging, sampling, evaluation
     "train.steps",
     "train.checkpoint_every",
+    "train.snapshot_every",
     "train.log_every",
     "train.compile",  # the fast paths that change how a step runs, not its arithmetic or the optimizer's state
     "train.channels_last",

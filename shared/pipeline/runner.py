@@ -191,6 +191,11 @@ def _train(spec, cfg, config_path: Path, seed: int, out: Path, ddp, max_minutes,
         "config": to_dict(cfg),
     }
     data = DataSource(cfg.data, seed)
+
+    def write_snapshot(state: dict) -> None:
+        path = run_dir / SNAPSHOT_DIR / f"step{state['step']:08d}.pt"
+        save_torch(weights_only(state, extra, n_params), path)
+
     with StopCondition(max_minutes) as stop:
         state = fit(
             method.net,
@@ -203,11 +208,22 @@ def _train(spec, cfg, config_path: Path, seed: int, out: Path, ddp, max_minutes,
             extra=extra,
             stop=stop,
             normalize_config=lambda stored: to_dict(from_dict(spec.config, stored)),
+            on_snapshot=write_snapshot if ddp.is_main else None,
         )
     if not ddp.is_main:
         return
+    save_torch(weights_only(state, extra, n_params), out)
+    print(f"wrote {out}", flush=True)
+
+
+SNAPSHOT_DIR = "snapshots"  # beside the final checkpoint: snapshots/step<N:08d>.pt
+
+
+def weights_only(state: dict, extra: dict, n_params: int) -> dict:
+    """A checkpoint (what ``load_run`` reads) of a training state: the raw and EMA weights at its step, the run's
+    identity and config (``extra``), the training seconds so far and the provenance; no optimizer."""
     ema_net = {k.removeprefix("module."): v for k, v in state["ema"].items() if k != "n_averaged"}
-    final = {
+    return {
         **extra,
         "net": state["net"],
         "ema_net": ema_net,
@@ -216,8 +232,11 @@ def _train(spec, cfg, config_path: Path, seed: int, out: Path, ddp, max_minutes,
         "n_params": n_params,
         "provenance": provenance(),
     }
-    save_torch(final, out)
-    print(f"wrote {out}", flush=True)
+
+
+def snapshots_of(checkpoint: str | Path) -> list[Path]:
+    """The weight snapshots written beside a final checkpoint (``train.snapshot_every``), in step order."""
+    return sorted((Path(checkpoint).parent / SNAPSHOT_DIR).glob("step*.pt"))
 
 
 def sample_seeds(run: Run, seeds: Sequence[int], batch_size: int, device: torch.device) -> Draw:
@@ -316,6 +335,8 @@ def evaluate(run: Run, sample_paths: Sequence[Path], out: Path, weights: str, fe
         "dataset": run.cfg.data.name,
         "seed": run.seed,
         "train_steps": run.ckpt["step"],
+        # which checkpoint: a snapshot chosen by a rule (shared.pipeline.select), else the last one
+        "selection": run.ckpt.get("selection") or {"rule": "last", "step": run.ckpt["step"]},
         "train_wall_s": run.ckpt.get("train_wall_s"),
         "n_params": run.ckpt.get("n_params"),
         "weights": weights,

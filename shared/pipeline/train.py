@@ -63,6 +63,9 @@ class TrainConfig:
     adam_eps: PositiveFloat = 1e-8
     weight_decay: NonNegativeFloat = 0.0
     checkpoint_every: PositiveInt = 5000  # steps between resumable checkpoints
+    # steps between weight snapshots (EMA and raw, weights only: snapshots/step<N>.pt, each a checkpoint that
+    # sample / evaluate / select read); 0: none. The papers that select a checkpoint need them (evaluate.selection).
+    snapshot_every: NonNegativeInt = 0
     log_every: PositiveInt = 100  # steps between CSV rows (and text progress lines off a terminal)
     # Fast paths (benchmarks/README.md has their measured speed-ups): none changes what is computed beyond rounding.
     bf16: bool = False  # autocast the forward pass to bfloat16 (CUDA; also CPUs with bf16 units)
@@ -181,6 +184,7 @@ def fit(
     extra: dict | None = None,
     stop: StopCondition | None = None,
     normalize_config: Callable[[dict], dict] | None = None,
+    on_snapshot: Callable[[dict], None] | None = None,
 ) -> dict:
     """Train ``net`` to ``cfg.steps``, resuming from ``out_dir/train_state.pt`` when present.
 
@@ -196,6 +200,8 @@ def fit(
         stop: when it asks (a signal, a time budget), the state is saved after the current step and
             ``TrainingStopped`` is raised; rerunning resumes there.
         normalize_config: the stored config resolved with this code's defaults (``shared.pipeline.resume``).
+        on_snapshot: called on rank 0 with {"net", "ema", "step", "wall_s"} every ``cfg.snapshot_every`` steps and
+            at the last step (when ``snapshot_every`` > 0): the caller writes the weights where it keeps them.
 
     Returns:
         The final state dict: {"net", "ema", "optimizer", "step", "wall_s", "extra"}.
@@ -306,6 +312,9 @@ def fit(
             if not interactive and (step % text_every == 0 or step == cfg.steps):
                 rate = step / max(time.time() - t_start, 1e-9)
                 print(f"step {step}/{cfg.steps} lr {lr:.3g} ({rate:.1f} step/s)", flush=True)
+        if on_snapshot is not None and rank == 0 and cfg.snapshot_every:
+            if step % cfg.snapshot_every == 0 or step == cfg.steps:
+                on_snapshot(snapshot())  # before the state: a resumed run never misses one
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             partial = log_interval()  # every rank joins its reduction
             if rank == 0:

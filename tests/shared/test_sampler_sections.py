@@ -51,7 +51,10 @@ def test_the_sweeps_few_step_families_build_through_the_sections():
 
     cfg = load(REPO / "replications/score_sde/configs/smoke_toy.yaml", SCORE_SDE.config)
     run = Run(Path("x.pt"), {"config": to_dict(cfg)}, cfg, SCORE_SDE.build(cfg), SCORE_SDE)
-    for family, section in [("ddim", DDIMSamplerConfig(n_steps=9)), ("dpm_solver_2m", DPMSolver2MSamplerConfig(n_steps=9))]:
+    for family, section in [
+        ("ddim", DDIMSamplerConfig(n_steps=9)),
+        ("dpm_solver_2m", DPMSolver2MSamplerConfig(n_steps=9)),
+    ]:
         swept = SCORE_SDE.budgets[family].method(run, 9)
         as_config = SCORE_SDE.build(from_dict(SCORE_SDE.config, {**to_dict(cfg), "sample": to_dict(section)}))
         torch.testing.assert_close(swept.grid.double(), as_config.grid.double())

@@ -78,10 +78,24 @@ def trained_experiment(rep, exp):
     return run.get("checkpoint_of", exp) if run else exp
 
 
-def checkpoint(wildcards):
-    """The checkpoint a run samples, evaluates and plots (a variant run: the trained run's, not trained again)."""
+def trained_checkpoint(wildcards):
+    """The final checkpoint of the run a run samples (a variant run: the trained run's, not trained again)."""
     exp = trained_experiment(wildcards.rep, wildcards.exp)
     return f"{RESULTS}/{wildcards.rep}/{exp}/seed{wildcards.seed}/checkpoint.pt"
+
+
+def selection_of(rep, exp):
+    """The `select` of a run: how its checkpoint is chosen (None: the last one, no selection stage)."""
+    run = None if (rep, exp) in COMPARE_RUNS else run_entry(rep, exp)
+    return run.get("select") if run else None
+
+
+def checkpoint(wildcards):
+    """The checkpoint a run samples, evaluates and plots: the trained one's final checkpoint, or the snapshot that
+    its `select` picked (evaluate.smk)."""
+    if selection_of(wildcards.rep, wildcards.exp):
+        return f"{RESULTS}/{wildcards.rep}/{wildcards.exp}/seed{wildcards.seed}/selected.pt"
+    return trained_checkpoint(wildcards)
 
 
 def variant_options(wildcards):
@@ -163,10 +177,10 @@ def _check_runs():
         if (r["replication"], r["experiment"]) in COMPARE_RUNS:
             continue  # a run of the comparison: its paper figures come from the comparison's checkpoint
         name = f"{r['replication']}/{r['experiment']}"
-        if bool(r.get("checkpoint_of")) != bool(r.get("set")):
+        if r.get("checkpoint_of") and not (r.get("set") or r.get("select")) or r.get("set") and not r.get("checkpoint_of"):
             raise ValueError(
                 f"workflow config: runs: {name}: a variant run needs both checkpoint_of (the trained experiment) "
-                "and set (its sample-time overrides)"
+                "and set (its sample-time overrides) or select (its checkpoint rule)"
             )
         if r.get("reflow_of") and (r.get("checkpoint_of") or not re.fullmatch(rf"{r['reflow_of']}_\d+rf", r["experiment"])):
             raise ValueError(

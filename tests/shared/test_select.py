@@ -1,0 +1,65 @@
+"""Checkpoint selection (shared.pipeline.select): the rule picks the true minimum of known scores, and a tiny run
+with snapshots goes train -> select -> evaluate with the selected step and rule in its metrics."""
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from replications.ddpm.method import SPEC
+from shared.pipeline.cli import main
+from shared.pipeline.select import main as select_main
+from shared.pipeline.select import select_index
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = REPO / "replications" / "ddpm" / "configs" / "tiny_toy.yaml"
+
+
+def test_select_index_picks_the_true_minimum_the_earlier_on_a_tie_and_skips_non_finite():
+    steps = [100, 200, 300, 400, 500]
+    assert select_index(steps, [3.0, 1.5, 2.0, 1.5, 4.0], "min_quality") == 1  # tie: the earlier step
+    assert select_index(steps, [3.0, math.nan, 2.0, math.inf, 2.5], "min_nll") == 2
+    assert select_index(steps, [1.0, 2.0, 3.0, 4.0, 0.5], "last") == 4
+    assert select_index([300, 100, 200], [0.0, 0.0, 0.0], "last") == 0  # the largest step, in any order
+    for scores, rule in [([math.nan] * 5, "min_quality"), ([1.0] * 5, "best")]:
+        with pytest.raises(ValueError):
+            select_index(steps, scores, rule)
+
+
+def test_snapshots_select_and_evaluate_end_to_end(tmp_path, capsys):
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    main(SPEC, ["train", "--config", str(TINY), "--out", str(ckpt), "--device", "cpu",
+                "--set", "train.steps=30", "--set", "train.snapshot_every=10"])  # fmt: skip
+    snaps = sorted(p.name for p in (ckpt.parent / "snapshots").glob("*.pt"))
+    assert snaps == ["step00000010.pt", "step00000020.pt", "step00000030.pt"]
+    last = torch.load(ckpt.parent / "snapshots" / snaps[-1], weights_only=True)
+    final = torch.load(ckpt, weights_only=True)
+    assert "optimizer" not in last and all(torch.equal(last["ema_net"][k], v) for k, v in final["ema_net"].items())
+
+    out = tmp_path / "best" / "selected.pt"
+    select_main(["--ckpt", str(ckpt), "--out", str(out), "--rule", "min_quality", "--n", "64", "--device", "cpu"])
+    rows = (out.parent / "quality_vs_step.csv").read_text().splitlines()[1:]
+    scores = {int(r.split(",")[0]): float(r.split(",")[2]) for r in rows}
+    selection = torch.load(out, weights_only=True)["selection"]
+    assert selection["rule"] == "min_quality" and selection["metric"] == "energy_distance"
+    assert selection["step"] == min(scores, key=scores.get) and set(scores) == {10, 20, 30}
+    assert (out.parent / "quality_vs_step.png").stat().st_size > 0
+
+    samples, metrics = tmp_path / "best" / "s.npz", tmp_path / "best" / "metrics.json"
+    main(SPEC, ["sample", "--ckpt", str(out), "--seeds", "0-63", "--out", str(samples), "--device", "cpu"])
+    main(SPEC, ["evaluate", "--ckpt", str(out), "--samples", str(samples), "--out", str(metrics), "--device", "cpu",
+                "--set", "evaluate.nll_examples=0"])  # fmt: skip
+    report = json.loads(metrics.read_text())
+    assert report["selection"]["step"] == selection["step"] == report["train_steps"]
+    assert report["selection"]["rule"] == "min_quality"
+
+    shutil.rmtree(ckpt.parent / "snapshots")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as err:  # a run without snapshots cannot be selected by a score
+        select_main(["--ckpt", str(ckpt), "--out", str(tmp_path / "x.pt"), "--rule", "min_quality"])
+    msg = capsys.readouterr().err.strip()
+    assert err.value.code == 2 and "snapshot_every" in msg and len(msg.splitlines()) == 1
+    assert not (tmp_path / "x.pt").exists()
