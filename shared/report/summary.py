@@ -45,11 +45,25 @@ def gather(paths: list[Path], root: Path = REPO) -> pd.DataFrame:
                     "paper": paper.get(metric),
                     "n": m.get("n"),
                     "train_steps": report["train_steps"],
+                    "sampler": sampler_label(report),
+                    "checkpoint": checkpoint_label(report),
                     "weights": report["weights"],
                     "commit": report["provenance"]["git_commit"][:12],
                 }
             )
     return pd.DataFrame(rows)
+
+
+def sampler_label(report: dict) -> str:
+    """The sampler a run's metrics were measured with, as its metrics record it: name (+denoise), e.g. "ddim"."""
+    record = report.get("sampler") or {}
+    return str(record.get("sampler", "?")) + ("+denoise" if record.get("denoise") else "")
+
+
+def checkpoint_label(report: dict) -> str:
+    """Which checkpoint: "last", or the rule that selected a snapshot and its step, e.g. "min_quality@150"."""
+    selection = report.get("selection") or {"rule": "last"}
+    return "last" if selection["rule"] == "last" else f"{selection['rule']}@{selection['step']}"
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
@@ -64,6 +78,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
             paper=("paper", "first"),
             n=("n", "first"),
             train_steps=("train_steps", "first"),
+            sampler=("sampler", "first"),
+            checkpoint=("checkpoint", "first"),
             weights=("weights", "first"),
             commit=("commit", "first"),
         )
@@ -92,6 +108,8 @@ def to_markdown(summary: pd.DataFrame) -> str:
             "seeds",
             "n",
             "train_steps",
+            "sampler",
+            "checkpoint",
             "weights",
             "commit",
         ]
@@ -101,7 +119,11 @@ def to_markdown(summary: pd.DataFrame) -> str:
         "`ours` is the mean over seeds (± the standard deviation when several seeds ran); `paper` is the value "
         "the paper reports for the same experiment (`—`: the paper has no such experiment, e.g. smoke configs). "
         "`fd_digits` is a Fréchet distance in a digits classifier's feature space, not FID. NCSN defines no "
-        "likelihood (no NLL rows); toy NLLs are in nats (DDPM's is a bound), image NLLs in bits/dim.\n\n"
+        "likelihood (no NLL rows); toy NLLs are in nats (DDPM's is a bound), image NLLs in bits/dim. "
+        "`fid_legacy_tensorflow` is clean-fid's legacy_tensorflow mode, the TensorFlow Inception pipeline the papers "
+        "used: the paper's FID stands beside it; `fid` is clean-fid's clean mode (no paper number). `sampler` is the "
+        "one the numbers were measured with; `checkpoint` is `last` or the rule that selected a snapshot and its "
+        "step.\n\n"
     )
     return header + table.to_markdown(index=False) + "\n"
 

@@ -33,6 +33,7 @@ ENTRY_POINTS = {
     "shared.report.protocol": "--check {folder}",
     "shared.report.summary": "--metrics {metrics} --out-dir {out}",
     "shared.pipeline.sweep": "--ckpt {ckpt} --out {out}.png",
+    "shared.pipeline.select": "--ckpt {ckpt} --out {out}.pt",
 }
 INPUTS = ("ckpt", "samples", "metrics", "config", "folder")
 
