@@ -42,6 +42,11 @@ class EvalConfig:
     # How the K draws' NLLs become one per image (shared.maths.likelihood.over_draws): "mean" (the bound above) or
     # "importance_weighted", -log (1/K) sum_k p(x + u_k) (Burda et al. 2016; flow matching's Table 1, K = 50)
     nll_estimator: Literal["mean", "importance_weighted"] = "mean"
+    # Sampling fast paths (sampling at paper scale is evaluation's dominant cost: 50k samples x up to 2000 NFE).
+    # bf16: the net under bfloat16 autocast; compile: its forward torch.compile'd. Both are recorded in the samples;
+    # tests/shared/test_sampling_fast_paths.py states how far each moves samples and the quality metric.
+    bf16: bool = False
+    compile: bool = False
 
     def __post_init__(self):
         if self.dequantization_draws < 0:

@@ -82,11 +82,29 @@ def sample(
     generator: Generator = None,
     device: torch.device | str = "cpu",
     callback: Callback = None,
+    bf16: bool = False,
 ) -> Tensor:
-    """Draw ``shape`` (B, *D) samples: prior draw, then the method's sampler on its grid (no autograd)."""
-    with torch.no_grad():
+    """Draw ``shape`` (B, *D) samples: prior draw, then the method's sampler on its grid (no autograd). ``bf16``:
+    the net runs under bfloat16 autocast (its matmuls and convolutions); the sampler's own arithmetic, which mixes
+    the net's output with float32 states, stays float32."""
+    device_type = torch.device(device).type
+    with torch.no_grad(), torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
         x_prior = method.prior.sample(shape, generator, device)
         return method.sampler(method.field, x_prior, method.grid.to(device), generator=generator, callback=callback)
+
+
+@contextmanager
+def compiled(net: nn.Module, enabled: bool = True) -> Iterator[nn.Module]:
+    """Inside the block the net's forward is ``torch.compile``'d (the module, its weights and its NFE hooks are
+    the same object); outside it is the plain forward again."""
+    if not enabled:
+        yield net
+        return
+    net.forward = torch.compile(type(net).forward.__get__(net))
+    try:
+        yield net
+    finally:
+        del net.forward
 
 
 @dataclass(frozen=True)
@@ -108,6 +126,7 @@ def draw(
     *,
     out: Tensor | None = None,
     progress: Callable[[int], None] | None = None,
+    bf16: bool = False,
 ) -> Draw:
     """The one batched per-seed sampling loop (CLI, sweeps, reflow, figure scripts): sample i is drawn from
     ``seeds[i]`` alone (``PerSampleGenerator``), so any batch size gives the same samples, but for a sampler that
@@ -117,6 +136,7 @@ def draw(
         shape: one sample's shape D.
         out: a preallocated (N, *D) CPU tensor to fill (no second copy of a large draw); default: a new one.
         progress: called with the number of samples drawn so far after each batch.
+        bf16: the net under bfloat16 autocast (``sample``).
     """
     start = time.perf_counter()
     x = torch.empty(len(seeds), *shape) if out is None else out
@@ -124,7 +144,8 @@ def draw(
     for lo in range(0, len(seeds), batch_size):
         chunk = list(seeds[lo : lo + batch_size])
         with count_nfe(method.net) as calls:
-            batch = sample(method, (len(chunk), *shape), generator=PerSampleGenerator(chunk, device), device=device)
+            gen = PerSampleGenerator(chunk, device)
+            batch = sample(method, (len(chunk), *shape), generator=gen, device=device, bf16=bf16)
         x[lo : lo + len(chunk)] = batch.float().cpu()
         calls_per_batch.append(calls[0])
         if progress is not None:
@@ -170,4 +191,4 @@ class Spec:
     commands: Mapping[str, Command] = field(default_factory=dict)  # the replication's own commands (e.g. reflow)
 
 
-__all__ = ["Command", "Loss", "Method", "NLLFn", "Sampler", "Spec", "count_nfe", "sample"]
+__all__ = ["Command", "Loss", "Method", "NLLFn", "Sampler", "Spec", "compiled", "count_nfe", "sample"]

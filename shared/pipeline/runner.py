@@ -30,7 +30,7 @@ from shared.io.atomic import save_config, save_json, save_npz, save_torch
 from shared.io.provenance import provenance
 from shared.pipeline.distributed import StopCondition
 from shared.pipeline.evaluate import evaluate_run
-from shared.pipeline.method import Draw, Method, Spec, draw, sample
+from shared.pipeline.method import Draw, Method, Spec, compiled, draw, sample
 from shared.pipeline.resume import SAMPLE_TIME_SECTIONS
 from shared.pipeline.runlock import RunLock
 from shared.pipeline.train import fit
@@ -249,8 +249,10 @@ def sample_seeds(run: Run, seeds: Sequence[int], batch_size: int, device: torch.
         if not sys.stderr.isatty():
             print(f"sampled {done}/{len(seeds)}", flush=True)
 
+    fast = run.cfg.evaluate
     try:
-        return draw(run.method, run.shape, seeds, batch_size, device, progress=progress)
+        with compiled(run.method.net, fast.compile):
+            return draw(run.method, run.shape, seeds, batch_size, device, progress=progress, bf16=fast.bf16)
     finally:
         bar.close()
 
@@ -273,6 +275,7 @@ def write_samples(run: Run, seeds: Sequence[int], batch_size: int, device: torch
         "sample_wall_s": wall,
         "sample_s_per_1000": 1000.0 * wall / len(seeds),
         "sampler": run.method.describe(),
+        "fast_paths": {"bf16": run.cfg.evaluate.bf16, "compile": run.cfg.evaluate.compile},
         **run.variant,
         "provenance": provenance(),
     }
