@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install smoke report test test-slurm test-faults-under-load lint paper-dry-run bench clean
+.PHONY: install smoke report test test-slurm test-faults-under-load lint paper-dry-run paper-plan bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,12 @@ lint: install
 
 paper-dry-run: install
 	snakemake -n --configfile workflows/config/paper.yaml
+
+# What the paper runs will cost before any starts: counted FLOPs -> projected GPU-hours, snapshots' disk, sampling NFE
+# (about a minute on a CPU). Another workflow config: make paper-plan PLAN_CONFIG=workflows/config/compare_cifar10.yaml
+PLAN_CONFIG ?= workflows/config/paper.yaml
+paper-plan: install
+	$(PY) -m shared.pipeline.plan --configfile $(PLAN_CONFIG) $(PLAN_ARGS)
 
 clean:
 	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import torch
 
+from shared.pipeline.plan import PEAK_TFLOPS  # the data sheets' dense peaks: one home, the plan's
+
 
 def synchronize(device: torch.device) -> None:
     """Wait for queued CUDA kernels, so that a wall clock measures the work and not its launch."""
@@ -60,16 +62,6 @@ def peak_memory_reset(device: torch.device) -> None:
 def peak_memory_gib(device: torch.device) -> float | None:
     """Peak CUDA memory allocated since the last reset, GiB (None on CPU: see bench_pfgm's child processes)."""
     return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
-
-
-# Dense peak TFLOP/s by (device-name substring, precision). fp32 eager convolutions run on TF32 tensor cores
-# (torch.backends.cudnn.allow_tf32 is True by default), so eager fp32 is held against the TF32 peak.
-PEAK_TFLOPS = {
-    "H200": {"tf32": 494.7, "bf16": 989.4},  # H200 SXM data sheet (sparse figures halved)
-    "H100 PCIe": {"tf32": 378.0, "bf16": 756.0},  # H100 PCIe data sheet
-    "H100": {"tf32": 494.7, "bf16": 989.4},  # H100 SXM data sheet
-    "A100": {"tf32": 156.0, "bf16": 312.0},  # A100 data sheet
-}
 
 
 def peak_tflops(device: torch.device, precision: str) -> float | None:

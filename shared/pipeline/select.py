@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from shared.config import ConfigError, PositiveInt
+from shared.config import ConfigError, NonNegativeInt, PositiveInt
 
 RULES = ("last", "min_quality", "min_nll")
 
@@ -35,6 +35,7 @@ class SelectConfig:
     rule: Literal["last", "min_quality", "min_nll"] = "last"  # min_quality: the smallest FID / fd / distance
     n_samples: PositiveInt = 1000  # samples per snapshot for min_quality (NCSN App. B.2: 1,000)
     nll_examples: PositiveInt = 1000  # held-out examples per snapshot for min_nll
+    first_step: NonNegativeInt = 0  # score only snapshots at or after this step (Score-SDE: checkpoints 9 to 26)
 
 
 def select_index(steps: Sequence[int], scores: Sequence[float], rule: str) -> int:
@@ -97,10 +98,12 @@ def select(
     cfg = dataclasses.replace(cfg, rule=rule or cfg.rule)
     if n is not None:
         cfg = dataclasses.replace(cfg, n_samples=n, nll_examples=n)
-    paths = snapshots_of(ckpt)
+    paths = [p for p in snapshots_of(ckpt) if int(p.stem.removeprefix("step")) >= cfg.first_step]
     if cfg.rule != "last" and not paths:
         raise artifacts.ArtifactError(
-            ckpt.parent / "snapshots", "holds no snapshots; train with train.snapshot_every > 0 to select by a score"
+            ckpt.parent / "snapshots",
+            f"holds no snapshots at or after step {cfg.first_step}; train with train.snapshot_every > 0 to select by "
+            "a score",
         )
     paths = paths or [ckpt]
     rows = []
@@ -150,6 +153,9 @@ def _figure(rows: list[dict], best: int, rule: str, experiment: str, path: Path)
     steps, scores = [r["step"] for r in rows], [r["score"] for r in rows]
     ax.plot(steps, scores, "o-", color="tab:blue")
     ax.plot([steps[best]], [scores[best]], "o", ms=12, mfc="none", mec="tab:red", label=f"selected ({rule})")
+    positive = [v for v in scores if math.isfinite(v)]
+    if positive and min(positive) > 0 and max(positive) / min(positive) > 100:
+        ax.set_yscale("log")  # early snapshots are orders of magnitude worse: the late ones stay readable
     ax.set_xlabel("training step")
     ax.set_ylabel(rows[best]["metric"])
     ax.set_title(f"{experiment}: quality over training")

@@ -160,7 +160,13 @@ def metrics_files():
 
 
 def figure_dirs():
-    return [f"{d}/figures" for d in run_dirs()]
+    """results/<rep>/<exp>/seed<S>/figures of every run but those with `figures: false`."""
+    return [
+        f"{RESULTS}/{r['replication']}/{r['experiment']}/seed{s}/figures"
+        for r in config["runs"]
+        if r.get("figures", True)
+        for s in r.get("seeds", [0])
+    ]
 
 
 def threads_for(rule_name):

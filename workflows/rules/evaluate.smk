@@ -54,11 +54,11 @@ rule select:
     benchmark:
         f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/select.benchmark.tsv"
     params:
-        rule=lambda wc: selection_of(wc.rep, wc.exp),
+        rule=lambda wc: "" if selection_of(wc.rep, wc.exp) is True else f"--rule {selection_of(wc.rep, wc.exp)}",
         feature_net=lambda wc, input: f"--feature-net {input.feature_net}" if input.feature_net else "",
     threads: threads_for("evaluate")
     resources:
         **rule_resources("evaluate"),
     shell:
-        "OMP_NUM_THREADS={threads} python -m shared.pipeline.select --ckpt {input.ckpt} --rule {params.rule} "
+        "OMP_NUM_THREADS={threads} python -m shared.pipeline.select --ckpt {input.ckpt} {params.rule} "
         "{params.feature_net} --out {output.ckpt} > {log} 2>&1"

@@ -7,8 +7,6 @@ clean-fid's ``frechet_distance`` on 2048x2048 covariances (scipy sqrtm) takes 15
 from __future__ import annotations
 
 import json
-import socket
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -90,20 +88,6 @@ def test_non_uint8_images_are_refused():
 
 # ------------------------------------------------------------------------------------------------------------
 # The real network, with every network access made to fail.
-
-
-def _no_network(*args, **kwargs):
-    raise AssertionError("FID code tried to reach the network")
-
-
-@pytest.fixture(scope="module")
-def offline_model_dir(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", _no_network)
-        mp.setattr(socket, "create_connection", _no_network)
-        mp.setattr(urllib.request, "urlopen", _no_network)
-        mp.delenv(fid.WEIGHTS_ENV, raising=False)
-        yield tmp_path_factory.mktemp("cleanfid_models")  # a fresh folder: the derived model is built here
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,8 @@ FIDs here go through an exact low-rank route (:func:`_low_rank_frechet`, itself 
 from __future__ import annotations
 
 import importlib.util
-import socket
 import sys
 import types
-import urllib.request
 import warnings
 from types import SimpleNamespace
 
@@ -133,20 +131,6 @@ def test_each_modes_resizer_is_clean_fids(images):
 
 # ------------------------------------------------------------------------------------------------------------
 # The real network, offline
-
-
-def _no_network(*args, **kwargs):
-    raise AssertionError("FID code tried to reach the network")
-
-
-@pytest.fixture(scope="module")
-def offline_model_dir(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", _no_network)
-        mp.setattr(socket, "create_connection", _no_network)
-        mp.setattr(urllib.request, "urlopen", _no_network)
-        mp.delenv(fid.WEIGHTS_ENV, raising=False)
-        yield tmp_path_factory.mktemp("cleanfid_models")
 
 
 @pytest.fixture(scope="module")
