@@ -99,7 +99,9 @@ def select(
     if n is not None:
         cfg = dataclasses.replace(cfg, n_samples=n, nll_examples=n)
     paths = [p for p in snapshots_of(ckpt) if int(p.stem.removeprefix("step")) >= cfg.first_step]
-    if cfg.rule != "last" and not paths:
+    if cfg.rule == "last":
+        paths = []  # the final checkpoint is the last step: no snapshot need be read
+    elif not paths:
         raise artifacts.ArtifactError(
             ckpt.parent / "snapshots",
             f"holds no snapshots at or after step {cfg.first_step}; train with train.snapshot_every > 0 to select by "

@@ -37,7 +37,7 @@ from shared.io.atomic import save_text, save_torch
 from shared.maths.losses import Loss  # the per-example objective the loop averages
 from shared.pipeline.distributed import StopCondition, TrainingStopped, any_rank, mean_over_ranks
 from shared.pipeline.resume import check_resumable
-from shared.utils import derive_seed, make_generator
+from shared.utils import derive_seed, make_generator, seed_global
 
 STATE_FILE = "train_state.pt"
 LOG_FILE = "train_log.csv"
@@ -276,7 +276,7 @@ def fit(
         value = torch.zeros((), device=device)
         for j in range(per_rank):
             g = rank * per_rank + j  # this process's j-th noise group
-            torch.manual_seed(derive_seed(seed, "global", step, g))  # dropout etc. reproducible on resume
+            seed_global(derive_seed(seed, "global", step, g), device)  # dropout etc. reproducible on resume
             gen = make_generator(derive_seed(seed, "loss", step, g), device)
             x = place_batch(next(batches), cfg, device)  # data.batch(step, batch_size, g, n_groups)
             sync = world == 1 or j == per_rank - 1  # DDP all-reduces the gradients once, after the last group

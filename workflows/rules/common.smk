@@ -91,10 +91,15 @@ def selection_of(rep, exp):
 
 
 def checkpoint(wildcards):
-    """The checkpoint a run samples, evaluates and plots: the trained one's final checkpoint, or the snapshot that
-    its `select` picked (evaluate.smk)."""
-    if selection_of(wildcards.rep, wildcards.exp):
-        return f"{RESULTS}/{wildcards.rep}/{wildcards.exp}/seed{wildcards.seed}/selected.pt"
+    """The checkpoint a run samples, evaluates and plots: the snapshot that its own `select` picked (evaluate.smk);
+    a variant run without one samples its trained run's pick (its selected.pt if that run selects, else its final
+    checkpoint); `select: last` takes the final checkpoint whatever the trained run selects."""
+    rep, exp, seed = wildcards.rep, wildcards.exp, wildcards.seed
+    if selection_of(rep, exp):
+        return f"{RESULTS}/{rep}/{exp}/seed{seed}/selected.pt"
+    parent = trained_experiment(rep, exp)
+    if parent != exp and selection_of(rep, parent):
+        return f"{RESULTS}/{rep}/{parent}/seed{seed}/selected.pt"
     return trained_checkpoint(wildcards)
 
 
