@@ -56,6 +56,13 @@ def test_snapshots_select_and_evaluate_end_to_end(tmp_path, capsys):
     assert report["selection"]["step"] == selection["step"] == report["train_steps"]
     assert report["selection"]["rule"] == "min_quality"
 
+    by_nll = tmp_path / "nll" / "selected.pt"  # FFJORD's rule: the best held-out NLL (here DDPM's bound)
+    select_main(["--ckpt", str(ckpt), "--out", str(by_nll), "--rule", "min_nll", "--n", "64", "--device", "cpu"])
+    rows = (by_nll.parent / "quality_vs_step.csv").read_text().splitlines()[1:]
+    nll = {int(r.split(",")[0]): float(r.split(",")[2]) for r in rows}
+    chosen = torch.load(by_nll, weights_only=True)["selection"]
+    assert chosen["metric"] == "nll_nats" and chosen["step"] == min(nll, key=nll.get) and len(nll) == 3
+
     shutil.rmtree(ckpt.parent / "snapshots")
     capsys.readouterr()
     with pytest.raises(SystemExit) as err:  # a run without snapshots cannot be selected by a score
@@ -63,3 +70,22 @@ def test_snapshots_select_and_evaluate_end_to_end(tmp_path, capsys):
     msg = capsys.readouterr().err.strip()
     assert err.value.code == 2 and "snapshot_every" in msg and len(msg.splitlines()) == 1
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_images_are_selected_by_test_bits_per_dim(tmp_path):
+    """FFJORD's rule on images: the snapshot with the best test bits/dim (here DDPM's bound on the 8x8 digits)."""
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    config = REPO / "replications" / "ddpm" / "configs" / "smoke_digits.yaml"
+    sets = ["train.steps=10", "train.snapshot_every=5", "process.T=50", "sample.n_steps=50"]
+    main(SPEC, ["train", "--config", str(config), "--out", str(ckpt), "--device", "cpu", *_sets(sets)])
+    out = tmp_path / "best" / "selected.pt"
+    select_main(["--ckpt", str(ckpt), "--out", str(out), "--rule", "min_nll", "--n", "8", "--device", "cpu"])
+    rows = [r.split(",") for r in (out.parent / "quality_vs_step.csv").read_text().splitlines()[1:]]
+    assert [(int(r[0]), r[1]) for r in rows] == [(5, "bits_per_dim"), (10, "bits_per_dim")]
+    bpd = {int(r[0]): float(r[2]) for r in rows}
+    assert all(0 < v < 16 for v in bpd.values())  # 8-bit data: a few bits per dimension, not nats per image
+    assert torch.load(out, weights_only=True)["selection"]["step"] == min(bpd, key=bpd.get)
+
+
+def _sets(items):
+    return [a for s in items for a in ("--set", s)]
