@@ -165,6 +165,8 @@ def _figure(rows: list[dict], best: int, rule: str, experiment: str, path: Path)
     positive = [v for v in scores if math.isfinite(v)]
     if positive and min(positive) > 0 and max(positive) / min(positive) > 100:
         ax.set_yscale("log")  # early snapshots are orders of magnitude worse: the late ones stay readable
+    else:
+        ax.ticklabel_format(axis="y", useOffset=False)  # close scores as they are, not as offsets from one
     ax.set_xlabel("training step")
     ax.set_ylabel(rows[best]["metric"])
     ax.set_title(f"{experiment}: quality over training")
