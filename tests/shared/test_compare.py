@@ -38,7 +38,9 @@ def test_a_row_is_the_mean_and_std_of_its_metrics_files(tmp_path):
     assert summary.loc["ddpm", "nll"] == "bound" and summary.loc["vp", "nll"] == "exact"
     assert summary.loc["ncsn", "nll"] == "none"
     shown = table.to_display(table.summarize(df)).set_index("method")
-    assert shown.loc["vp", "energy_distance"] == "**0.02 ± 0.014**"  # best of the column
+    # best of the column; ± the 95 % t-interval's half-width over the 2 seeds: 12.706 * 0.01414 / sqrt(2) = 0.127
+    assert summary.loc["vp", "energy_distance_ci"] == pytest.approx(0.1270620)
+    assert shown.loc["vp", "energy_distance"] == "**0.02 ± 0.13**" and shown.loc["vp", "seeds"] == "0, 1 (n = 2)"
     assert shown.loc["ddpm", "nll_nats"] == "**2.9**" and shown.loc["ncsn", "nll_nats"] == "—"
     assert shown.loc["vp", "sampler"] == "ode (rtol 1e-05)"
 

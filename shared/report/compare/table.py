@@ -1,5 +1,6 @@
 """One wide table per data set: rows = method (+ sampler), columns = quality, NLL (exact / bound / none), NFE,
-parameters, train and sample wall time, seeds; mean ± std over seeds, the best of each column in bold.
+parameters, train and sample wall time, seeds; the mean over seeds ± the half-width of its 95 % t-interval
+(``shared.report.stats.t_interval``; none from one seed), the number of seeds, the best of each column in bold.
 
 Every number is read from the runs' ``metrics.json`` (nothing is recomputed here), so a row can be checked against
 the files it came from.
@@ -13,6 +14,7 @@ import pandas as pd
 
 from shared.io.artifacts import load_metrics
 from shared.report.compare.args import labelled_parser, parse_labelled
+from shared.report.stats import t_interval
 from shared.report.summary import paper_numbers, write_table
 
 QUALITY = ("fid", "fd_digits", "energy_distance", "mmd_rbf")  # lower is better, in this order of preference
@@ -60,22 +62,26 @@ def rows(paths: list[Path], labels: list[str], bases: list[str] | None = None) -
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over seeds per method; columns in a fixed order (those no run has are dropped)."""
+    """Mean, std and the 95 % t-interval's half-width (``_ci``) over seeds per method, and the seeds; columns in a
+    fixed order (those no run has are dropped)."""
     numeric = [c for c in COLUMNS if c in df and df[c].notna().any()]
     groups = df.groupby("method", sort=False)
     mean = groups[numeric].mean()
     std = groups[numeric].std()
+    ci = groups[numeric].agg(lambda v: t_interval(v.dropna())[1] if v.notna().any() else float("nan"))
     first = groups[["sampler", "nll"]].first()
     seeds = groups["seed"].apply(lambda s: ", ".join(str(v) for v in sorted(s)))
-    table = first.join(mean).join(std.add_suffix("_std")).assign(seeds=seeds).reset_index()
-    return table
+    n_seeds = groups["seed"].nunique()
+    table = first.join(mean).join(std.add_suffix("_std")).join(ci.add_suffix("_ci"))
+    return table.assign(seeds=seeds, n_seeds=n_seeds).reset_index()
 
 
 def to_display(table: pd.DataFrame, fmt: str = ".4g", bold=("**", "**")) -> pd.DataFrame:
-    """Strings 'mean ± std' (std when several seeds), the best (lowest) of each scored column in bold."""
+    """Strings 'mean ± half-width of the 95 % t-interval' (when several seeds), the best (lowest) of each scored
+    column in bold."""
     shown = table[["method", "sampler"]].copy()
     for col in [c for c in COLUMNS if c in table.columns]:
-        values, stds = table[col], table.get(f"{col}_std")
+        values, stds = table[col], table.get(f"{col}_ci")
         best = values.min() if col in LOWER_IS_BETTER and values.notna().sum() > 1 else None
         cells = []
         for i, v in enumerate(values):
@@ -91,7 +97,7 @@ def to_display(table: pd.DataFrame, fmt: str = ".4g", bold=("**", "**")) -> pd.D
         shown[col] = cells
         if col in NLL:
             shown[f"{col} kind"] = table["nll"]
-    shown["seeds"] = table["seeds"]
+    shown["seeds"] = [f"{s} (n = {n})" for s, n in zip(table["seeds"], table["n_seeds"])]
     return shown
 
 
@@ -104,7 +110,9 @@ def main(argv: list[str] | None = None) -> None:
         p.error(f"--bases: {len(args.bases)} names for {len(args.metrics)} metrics files")
     table = summarize(rows(args.metrics, args.labels, args.bases))
     notes = args.notes or (
-        "Lower is better in every scored column; bold: the best. `kind`: exact = the model's own log-density "
+        "Lower is better in every scored column; bold: the best. With several seeds a cell is the mean ± the "
+        "half-width of its 95 % t-interval over the seeds (n in the seeds column); one seed gives no interval. "
+        "`kind`: exact = the model's own log-density "
         "(ODE change of variables), bound = a variational bound (DDPM's L), none = the method defines no likelihood."
     )
     write_table(to_display(table), args.out, title=args.title, notes=notes)
