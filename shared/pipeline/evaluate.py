@@ -144,9 +144,7 @@ def evaluate_run(
     else:
         raise ValueError(f"data set {name}: no evaluation for quality metric {quality!r}")
     if nll_fn is not None and cfg.nll_examples > 0:
-        test = data.test_uint8()[: cfg.nll_examples]
-        nats, discrete = nll_of_test_images(data, test, nll_fn, cfg, device, seed)
-        bpd = bits_per_dim(NLL(nats, discrete), int(np.prod(data.cfg.shape)), data.cfg.data_range)
+        bpd, discrete = bits_per_dim_of_test_images(data, nll_fn, cfg, cfg.nll_examples, device, seed)
         metrics["bits_per_dim"] = _mean_stderr(bpd)
         draws = cfg.dequantization_draws
         if discrete:
@@ -211,6 +209,20 @@ def nll_of_test_images(
         nats, discrete = nll_in_batches(nll_fn, x, cfg.nll_batch_size, derive_seed(seed, "draw", k))
         per_draw.append(nats.double())
     return over_draws(torch.stack(per_draw), cfg.nll_estimator).float(), discrete
+
+
+def bits_per_dim_of_test_images(
+    data: DataSource,
+    nll_fn: Callable[[Tensor, torch.Generator], NLL],
+    cfg: EvalConfig,
+    n: int,
+    device: torch.device,
+    seed: int,
+) -> tuple[Tensor, bool]:
+    """Bits/dim (n,) of the first ``n`` test images (``nll_of_test_images``, then the scaling and 8-bit
+    correction of ``bits_per_dim``), and whether the NLL is discrete."""
+    nats, discrete = nll_of_test_images(data, data.test_uint8()[:n], nll_fn, cfg, device, seed)
+    return bits_per_dim(NLL(nats, discrete), int(np.prod(data.cfg.shape)), data.cfg.data_range), discrete
 
 
 def sample_quality(data: DataSource, x: Tensor, feature_net: Path | None = None, cache_dir: Path | None = None):

@@ -93,6 +93,19 @@ def sample(
         return method.sampler(method.field, x_prior, method.grid.to(device), generator=generator, callback=callback)
 
 
+def nll_of(method: Method) -> Callable[[Tensor, torch.Generator], NLL] | None:
+    """The method's per-example NLL as the evaluation calls it, (x (B, *D), generator) -> NLL, without autograd at
+    this level (a likelihood that needs it, the ODE's divergence, turns it on inside); None if the method has none."""
+    if method.nll is None:
+        return None
+
+    def nll(x: Tensor, generator: torch.Generator) -> NLL:
+        with torch.no_grad():
+            return method.nll(method.net, x, generator)
+
+    return nll
+
+
 @contextmanager
 def compiled(net: nn.Module, enabled: bool = True) -> Iterator[nn.Module]:
     """Inside the block the net's forward is ``torch.compile``'d (the module, its weights and its NFE hooks are
@@ -191,4 +204,4 @@ class Spec:
     commands: Mapping[str, Command] = field(default_factory=dict)  # the replication's own commands (e.g. reflow)
 
 
-__all__ = ["Command", "Loss", "Method", "NLLFn", "Sampler", "Spec", "compiled", "count_nfe", "sample"]
+__all__ = ["Command", "Loss", "Method", "NLLFn", "Sampler", "Spec", "compiled", "count_nfe", "nll_of", "sample"]

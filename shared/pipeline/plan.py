@@ -47,12 +47,17 @@ ADAPTIVE = ("ode", "cnf")  # samplers whose NFE depends on the solution (dopri5 
 FORWARD_AND_BACKWARD = 3  # FLOPs of a training example in forward passes (backward = 2 forwards)
 
 
-def peak_of(gpu: str, precision: str) -> float:
-    """The dense peak TFLOP/s of ``gpu`` (a name containing a ``PEAK_TFLOPS`` key) at ``precision``."""
-    for key, peaks in PEAK_TFLOPS.items():
+def gpu_key(gpu: str) -> str:
+    """The ``PEAK_TFLOPS`` key that ``gpu`` names (most specific first), e.g. "H100" for "NVIDIA H100 80GB HBM3"."""
+    for key in PEAK_TFLOPS:
         if key.lower() in gpu.lower():
-            return peaks[precision]
+            return key
     raise ConfigError(f"--gpu {gpu}: unknown GPU; known: {', '.join(PEAK_TFLOPS)}")
+
+
+def peak_of(gpu: str, precision: str) -> float:
+    """The dense peak TFLOP/s of ``gpu`` at ``precision``."""
+    return PEAK_TFLOPS[gpu_key(gpu)][precision]
 
 
 def forward_flops(net: torch.nn.Module, shape: Sequence[int]) -> float:
@@ -163,7 +168,7 @@ def table(rows: list[dict], gpu: str, mfu: float) -> str:
     def fmt(h: float) -> str:
         return "n/a" if math.isnan(h) else f"{h:,.1f}"
 
-    peaks = ", ".join(f"{k} {v:g}" for k, v in PEAK_TFLOPS[_key(gpu)].items())
+    peaks = ", ".join(f"{k} {v:g}" for k, v in PEAK_TFLOPS[gpu_key(gpu)].items())
     lines = [
         f"Projected on one {gpu} at MFU {mfu:.0%} of its dense peak ({peaks} TFLOP/s), from counted FLOPs: no device "
         "run has measured the throughput yet.",
@@ -193,10 +198,6 @@ def table(rows: list[dict], gpu: str, mfu: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _key(gpu: str) -> str:
-    return next(k for k in PEAK_TFLOPS if k.lower() in gpu.lower())
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     from shared.entry import command_parser, guarded
     from shared.io.artifacts import check_output
@@ -214,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise ConfigError(f"--mfu: expected a fraction in (0, 1], got {args.mfu}")
         if not args.adaptive_nfe > 0:
             raise ConfigError(f"--adaptive-nfe: expected a positive number, got {args.adaptive_nfe}")
-        peak_of(args.gpu, "tf32")  # an unknown GPU is refused before any counting
+        gpu_key(args.gpu)  # an unknown GPU is refused before any counting
         if args.out is not None:
             check_output(args.out)
         config: dict = {}

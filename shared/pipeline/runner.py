@@ -30,7 +30,7 @@ from shared.io.atomic import save_config, save_json, save_npz, save_torch
 from shared.io.provenance import provenance
 from shared.pipeline.distributed import StopCondition
 from shared.pipeline.evaluate import evaluate_run
-from shared.pipeline.method import Draw, Method, Spec, compiled, draw, sample
+from shared.pipeline.method import Draw, Method, Spec, compiled, draw, nll_of, sample
 from shared.pipeline.resume import SAMPLE_TIME_SECTIONS
 from shared.pipeline.runlock import RunLock
 from shared.pipeline.train import fit
@@ -309,13 +309,12 @@ def load_samples(paths: Sequence[Path], run: Run | None = None) -> tuple[torch.T
 def evaluate(run: Run, sample_paths: Sequence[Path], out: Path, weights: str, feature_net, cache_dir, device) -> dict:
     """Every metric of the run's data set (``shared.pipeline.evaluate``), written with provenance to ``out`` (JSON)."""
     samples, sample_meta = load_samples(sample_paths, run)
-    nll_fn, kinds = None, set()
-    if run.method.nll is not None:
+    nll_fn, kinds, nll = None, set(), nll_of(run.method)
+    if nll is not None:
 
         def nll_fn(x, gen):
-            with torch.no_grad():
-                res = run.method.nll(run.method.net, x, gen)
-            kinds.add("bound" if res.bound else "exact")
+            res = nll(x, gen)
+            kinds.add("bound" if res.bound else "exact")  # what the report calls the number
             return res
 
     metrics, info = evaluate_run(

@@ -55,28 +55,20 @@ def select_index(steps: Sequence[int], scores: Sequence[float], rule: str) -> in
 
 def score_snapshot(run, rule: str, cfg: SelectConfig, device, feature_net, cache_dir) -> tuple[str, float, float]:
     """(metric, score, NFE per sample) of one loaded snapshot: its samples' quality, or its held-out NLL."""
-    import numpy as np
     import torch
 
-    from shared.maths.likelihood import NLL, bits_per_dim
-    from shared.pipeline.evaluate import nll_in_batches, nll_of_test_images, sample_quality
-    from shared.pipeline.method import draw
+    from shared.pipeline.evaluate import bits_per_dim_of_test_images, nll_in_batches, sample_quality
+    from shared.pipeline.method import draw, nll_of
     from shared.utils import derive_seed
 
     data = run.data()
     if rule == "min_nll":
-        if run.method.nll is None:
+        nll_fn = nll_of(run.method)
+        if nll_fn is None:
             raise ConfigError(f"{run.spec.name} defines no likelihood: select.rule min_nll does not apply")
         seed = derive_seed(run.seed, "select")
-
-        def nll_fn(x, generator):  # as the evaluation calls it (shared.pipeline.runner.evaluate)
-            with torch.no_grad():
-                return run.method.nll(run.method.net, x, generator)
-
         if data.cfg.is_image:  # test bits/dim, as the metrics report it (FFJORD's rule)
-            test = data.test_uint8()[: cfg.nll_examples]
-            nats, discrete = nll_of_test_images(data, test, nll_fn, run.cfg.evaluate, device, seed)
-            bpd = bits_per_dim(NLL(nats, discrete), int(np.prod(data.cfg.shape)), data.cfg.data_range)
+            bpd, _ = bits_per_dim_of_test_images(data, nll_fn, run.cfg.evaluate, cfg.nll_examples, device, seed)
             return "bits_per_dim", float(bpd.double().mean()), 0.0
         x = data.test_points()[: cfg.nll_examples].to(device)
         nats, _ = nll_in_batches(nll_fn, x, run.cfg.evaluate.nll_batch_size, seed)

@@ -45,7 +45,7 @@ def gather(paths: list[Path], root: Path = REPO) -> pd.DataFrame:
                     "paper": paper.get(metric),
                     "n": m.get("n"),
                     "train_steps": report["train_steps"],
-                    "sampler": sampler_label(report),
+                    "sampler": sampler_of(report),
                     "checkpoint": checkpoint_label(report),
                     "weights": report["weights"],
                     "commit": report["provenance"]["git_commit"][:12],
@@ -54,10 +54,13 @@ def gather(paths: list[Path], root: Path = REPO) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def sampler_label(report: dict) -> str:
-    """The sampler a run's metrics were measured with, as its metrics record it: name (+denoise), e.g. "ddim"."""
-    record = report.get("sampler") or {}
-    return str(record.get("sampler", "?")) + ("+denoise" if record.get("denoise") else "")
+def sampler_of(report: dict) -> str:
+    """A short description of the sampler a run's samples came from, as its metrics record it: its name, a final
+    denoising step, and the options that tell its settings apart, e.g. "ancestral (variance forward, steps 1000)"."""
+    info = dict(report.get("sampler") or {})
+    name = str(info.pop("sampler", "?")) + (" + denoise" if info.get("denoise") else "")
+    keep = [f"{k} {v}" for k, v in info.items() if k in ("steps", "n_steps_each", "rtol", "variance")]
+    return name + (f" ({', '.join(keep)})" if keep else "")
 
 
 def checkpoint_label(report: dict) -> str:

@@ -15,7 +15,7 @@ import pandas as pd
 from shared.io.artifacts import load_metrics
 from shared.report.compare.args import labelled_parser, parse_labelled
 from shared.report.stats import t_interval
-from shared.report.summary import paper_numbers, write_table
+from shared.report.summary import paper_numbers, sampler_of, write_table
 
 QUALITY = ("fid", "fd_digits", "energy_distance", "mmd_rbf")  # lower is better, in this order of preference
 NLL = ("bits_per_dim", "nll_nats")
@@ -33,14 +33,6 @@ def nll_kind(report: dict) -> str:
     if not any(k in report["metrics"] for k in NLL):
         return "none"
     return report.get("protocol", {}).get("nll_kind", "bound" if report["replication"] == "ddpm" else "exact")
-
-
-def sampler_of(report: dict) -> str:
-    """A short description of the sampler the run's samples came from."""
-    info = dict(report.get("sampler") or {})
-    name = str(info.pop("sampler", "?"))
-    keep = [f"{k} {v}" for k, v in info.items() if k in ("steps", "n_steps_each", "rtol", "variance")]
-    return name + (f" ({', '.join(keep)})" if keep else "")
 
 
 def rows(paths: list[Path], labels: list[str], bases: list[str] | None = None) -> pd.DataFrame:

