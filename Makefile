@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install smoke report test test-slurm test-faults-under-load lint paper-dry-run paper-plan bench clean
+.PHONY: install smoke study report test test-slurm test-faults-under-load lint paper-dry-run paper-plan bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ install: $(STAMP)
 
 smoke: install
 	snakemake --cores $(CORES) --rerun-incomplete
+
+# The study tier (workflows/config/study.yaml): every method, 3 seeds, trained to a plateau (toys) and to recognizable
+# digits, the data's floor, learning curves and significance; results/study/. About an hour on 2 CPU cores (README).
+study: install
+	@start=$$(date +%s); snakemake --cores $(CORES) --rerun-incomplete --configfile workflows/config/study.yaml; rc=$$?; \
+	  echo "make study: $$(( $$(date +%s) - start )) s"; exit $$rc
 
 # One self-contained HTML page with every table and figure of the smoke run, each with its caption.
 report: smoke

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from shared.data.images import load_images
 from shared.io.artifacts import check_output, load_feature_net, load_state
 from shared.io.atomic import save_torch
-from shared.metrics.fid import frechet_distance, stats
+from shared.metrics.fid import bootstrap_frechet, frechet_distance, stats
 from shared.utils import make_generator
 
 FEATURE_DIM = 64
@@ -222,6 +222,25 @@ def fd_digits(
     mu2, sigma2 = stats(digits_features(reference_uint8, classifier))
     return frechet_distance(mu1, sigma1, mu2, sigma2)
 
+
+
+def fd_digits_with_stderr(
+    samples_uint8: Tensor | np.ndarray,
+    reference_uint8: Tensor | np.ndarray,
+    classifier: DigitsClassifier,
+    n_resamples: int = 200,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """(:func:`fd_digits`, its bootstrap standard error over the samples: the std of B resampled distances against
+    the fixed reference; NaN when ``n_resamples`` is 0)."""
+    _as_digits(samples_uint8, "samples")
+    _as_digits(reference_uint8, "reference")
+    feats = digits_features(samples_uint8, classifier)
+    mu_ref, sigma_ref = stats(digits_features(reference_uint8, classifier))
+    value = frechet_distance(*stats(feats), mu_ref, sigma_ref)
+    if n_resamples < 2:
+        return value, float("nan")
+    return value, float(bootstrap_frechet(feats, mu_ref, sigma_ref, n_resamples, seed).std(ddof=1))
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(

@@ -476,6 +476,21 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     return float(np.real(value))
 
 
+
+def bootstrap_frechet(
+    features: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray, n_resamples: int = 200, seed: int = 0
+) -> np.ndarray:
+    """(B,) Fréchet distances of B resamples (rows with replacement) of the sample ``features`` (N, D) against fixed
+    reference statistics: how much the distance moves with the finite sample set. Each replicate costs a D x D
+    ``sqrtm`` (64-d digits features: ms; 2048-d Inception: seconds)."""
+    feats = np.asarray(features, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    out = np.empty(n_resamples)
+    for b in range(n_resamples):
+        mu, sigma = stats(feats[rng.integers(0, len(feats), len(feats))])
+        out[b] = frechet_distance(mu, sigma, mu_ref, sigma_ref)
+    return out
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 

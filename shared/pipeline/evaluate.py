@@ -47,6 +47,10 @@ class EvalConfig:
     # tests/shared/test_sampling_fast_paths.py states how far each moves samples and the quality metric.
     bf16: bool = False
     compile: bool = False
+    # The sampling noise of each sample-quality metric: its "stderr" is the standard deviation of B bootstrap
+    # replicates over the finite sample set (toys: samples and reference resampled; digits: the samples; 0 = none).
+    # FID is not bootstrapped (a 2048 x 2048 sqrtm per replicate); NLL's stderr is over the test points.
+    bootstrap_resamples: NonNegativeInt = 200
 
     def __post_init__(self):
         if self.dequantization_draws < 0:
@@ -55,7 +59,13 @@ class EvalConfig:
             raise ValueError("evaluate.nll_estimator importance_weighted needs evaluate.dequantization_draws >= 1")
 
 
-def _mean_stderr(values: Tensor) -> dict:
+_BOOTSTRAP_NOTE = (
+    "stderr of each sample-quality metric: the standard deviation of {b} bootstrap replicates (the {what} resampled "
+    "with replacement, the metric recomputed exactly); NLL stderr: std / sqrt(n) over the test points"
+)
+
+
+def mean_stderr(values: Tensor) -> dict:
     v = values.double()
     stderr = float(v.std() / math.sqrt(v.numel())) if v.numel() > 1 else float("nan")
     return {"value": float(v.mean()), "stderr": stderr, "n": int(v.numel())}
@@ -104,33 +114,39 @@ def evaluate_run(
     name, quality = data.cfg.name, data.cfg.quality_metric
     if quality == "two_sample":
         from shared.data.toy2d import toy_log_density
-        from shared.metrics.two_sample import energy_distance, mmd_rbf
+        from shared.metrics.two_sample import MAX_BOOTSTRAP_PAIRS, bootstrap_two_sample, energy_distance, mmd_rbf
 
         fresh = data.test_points()
         ref = fresh[: samples.shape[0]]
         metrics["energy_distance"] = {"value": energy_distance(samples, ref), "stderr": None, "n": len(samples)}
         metrics["mmd_rbf"] = {"value": mmd_rbf(samples, ref), "stderr": None, "n": len(samples)}
+        if cfg.bootstrap_resamples >= 2 and len(samples) * len(ref) <= MAX_BOOTSTRAP_PAIRS:
+            replicates = bootstrap_two_sample(samples, ref, cfg.bootstrap_resamples, derive_seed(seed, "bootstrap"))
+            for key, values in replicates.items():
+                metrics[key]["stderr"] = float(values.std())
+            info["sampling_stderr"] = _BOOTSTRAP_NOTE.format(b=cfg.bootstrap_resamples, what="samples and reference")
         if nll_fn is not None and cfg.nll_examples > 0:
             nats, _ = nll_in_batches(nll_fn, fresh[: cfg.nll_examples].to(device), cfg.nll_batch_size, seed)
-            metrics["nll_nats"] = _mean_stderr(nats)
+            metrics["nll_nats"] = mean_stderr(nats)
             true_logp = toy_log_density(name, fresh[: cfg.nll_examples])
             if true_logp is not None:  # the data's own NLL (its entropy, estimated on the same points)
-                metrics["data_nll_nats"] = _mean_stderr(-true_logp)
+                metrics["data_nll_nats"] = mean_stderr(-true_logp)
         info["two_sample_reference"] = f"{len(ref)} fresh points from {name} (seeded, disjoint from training)"
         return metrics, info
 
     samples_uint8 = to_uint8(samples, data.cfg.data_range)
     if quality == "fd_digits":
-        from shared.metrics.digits_features import fd_digits, load_classifier
+        from shared.metrics.digits_features import fd_digits_with_stderr, load_classifier
 
         if feature_net is None:
             raise ValueError(f"{name} runs need --feature-net (train one: python -m shared.metrics.digits_features)")
         classifier = load_classifier(feature_net)
-        metrics["fd_digits"] = {
-            "value": fd_digits(samples_uint8, data.train_uint8, classifier),
-            "stderr": None,
-            "n": len(samples),
-        }
+        value, stderr = fd_digits_with_stderr(
+            samples_uint8, data.train_uint8, classifier, cfg.bootstrap_resamples, derive_seed(seed, "bootstrap")
+        )
+        metrics["fd_digits"] = {"value": value, "stderr": None if math.isnan(stderr) else stderr, "n": len(samples)}
+        if not math.isnan(stderr):
+            info["sampling_stderr"] = _BOOTSTRAP_NOTE.format(b=cfg.bootstrap_resamples, what="samples")
         info["fd_implementation"] = f"Fréchet distance in the feature space of the digits classifier {feature_net}"
     elif quality == "fid":
         from shared.metrics.fid import FID_IMPLEMENTATION
@@ -145,7 +161,7 @@ def evaluate_run(
         raise ValueError(f"data set {name}: no evaluation for quality metric {quality!r}")
     if nll_fn is not None and cfg.nll_examples > 0:
         bpd, discrete = bits_per_dim_of_test_images(data, nll_fn, cfg, cfg.nll_examples, device, seed)
-        metrics["bits_per_dim"] = _mean_stderr(bpd)
+        metrics["bits_per_dim"] = mean_stderr(bpd)
         draws = cfg.dequantization_draws
         if discrete:
             info["nll_protocol"] = "discrete log-likelihood of the 8-bit test images"

@@ -54,4 +54,31 @@ def bootstrap_interval(
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-__all__ = ["LEVEL", "bootstrap_interval", "t_interval"]
+def welch_p(a: Sequence[float], b: Sequence[float], alternative: str = "two-sided") -> float:
+    """Welch's t-test (unequal variances) p-value of mean(a) vs mean(b); ``alternative`` "greater" tests mean(a) >
+    mean(b). NaN when either has fewer than two values; equal constant samples give p = 1."""
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.size < 2 or b.size < 2:
+        return math.nan
+    if a.std() == 0 and b.std() == 0:
+        return 1.0 if a.mean() == b.mean() or (alternative == "greater" and a.mean() < b.mean()) else 0.0
+    return float(stats.ttest_ind(a, b, equal_var=False, alternative=alternative).pvalue)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of m p-values (family-wise error): the k-th smallest times (m - k + 1), made
+    monotone, capped at 1; NaN stays NaN."""
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full(p.shape, math.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    order = ok[np.argsort(p[ok])]
+    running = 0.0
+    for k, i in enumerate(order):
+        running = max(running, min(1.0, (len(order) - k) * p[i]))
+        out[i] = running
+    return out.tolist()
+
+
+__all__ = ["LEVEL", "bootstrap_interval", "holm", "t_interval", "welch_p"]

@@ -266,12 +266,14 @@ def compare_of(name):
     return [r for r in COMPARE_RUNS.values() if r["dataset"] == name]
 
 
-def compare_files(name, file):
-    """(paths, labels): ``file`` of every run and seed of a comparison data set, with the method of each."""
+def compare_files(name, file, seed=None):
+    """(paths, labels): ``file`` of every run and seed (or of one seed) of a comparison data set, with the method of
+    each."""
     pairs = [
         (f"{RESULTS}/{r['replication']}/{r['experiment']}/seed{s}/{file}", r["method"])
         for r in compare_of(name)
         for s in r["seeds"]
+        if seed is None or s == seed
     ]
     return [p for p, _ in pairs], [m for _, m in pairs]
 
@@ -328,6 +330,7 @@ def compare_targets():
         [f"{RESULTS}/tables/compare_{n}.md" for n in names]
         + [f"{RESULTS}/figures/quality_vs_nfe_{n}.png" for n in names]
         + [f"{RESULTS}/figures/samples_{n}.png" for n in names]
+        + [f"{RESULTS}/figures/learning_curves_{d['name']}.png" for d in COMPARE.get("datasets") or [] if d.get("curve")]
     )
 
 

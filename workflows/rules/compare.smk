@@ -7,13 +7,38 @@ import shlex
 
 localrules:
     compare_table,
+    compare_curves,
     compare_sweep,
     compare_grid,
 
 
+# The data's floor: held-out real data measured as the samples are (per seed: the seed's reference), the table's
+# "data" row. It reads the data config and seed off the data set's first comparison run.
+rule compare_floor:
+    input:
+        ckpt=lambda wc: compare_files(wc.dataset, "checkpoint.pt", seed=int(wc.seed))[0][0],
+        feature_net=lambda wc: compare_feature_net(wc.dataset),
+    output:
+        f"{RESULTS}/floor/{{dataset}}/seed{{seed}}/metrics.json",
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/floor/{{dataset}}/seed{{seed}}/floor.log",
+    threads: threads_for("evaluate")
+    resources:
+        **rule_resources("evaluate"),
+    params:
+        n=lambda wc: compare_dataset(wc.dataset).get("n_samples", config["sample"]["n_samples"]),
+        feature_net=lambda wc, input: f"--feature-net {input.feature_net}" if input.feature_net else "",
+    shell:
+        "OMP_NUM_THREADS={threads} python -m shared.pipeline.floor --ckpt {input.ckpt} --n {params.n} "
+        "{params.feature_net} --out {output} > {log} 2>&1"
+
+
 rule compare_table:
     input:
-        lambda wc: compare_files(wc.dataset, "metrics.json")[0],
+        metrics=lambda wc: compare_files(wc.dataset, "metrics.json")[0],
+        floor=lambda wc: [f"{RESULTS}/floor/{wc.dataset}/seed{s}/metrics.json" for s in COMPARE.get("seeds", [0])],
     output:
         md=f"{RESULTS}/tables/compare_{{dataset}}.md",
         html=report(
@@ -30,6 +55,7 @@ rule compare_table:
         ),
         tex=f"{RESULTS}/tables/compare_{{dataset}}.tex",
         numbers=f"{RESULTS}/tables/compare_{{dataset}}_numbers.csv",
+        pairs=f"{RESULTS}/tables/compare_{{dataset}}_pairs.md",
     conda:
         CONDA_ENV
     log:
@@ -39,7 +65,8 @@ rule compare_table:
         bases=lambda wc: " ".join(r["base"] for r in compare_of(wc.dataset) for _ in r["seeds"]),
         budget=lambda wc: shlex.quote(f"Matched comparison on {wc.dataset}: {compare_budget(wc.dataset)}"),
     shell:
-        "python -m shared.report.compare table --metrics {input} --labels {params.labels} --bases {params.bases} "
+        "python -m shared.report.compare table --metrics {input.metrics} --floor {input.floor} --labels {params.labels} "
+        "--bases {params.bases} "
         "--title {params.budget} "
         "--out {output.md} > {log} 2>&1"
 
@@ -116,3 +143,57 @@ rule compare_grid:
     shell:
         "python -m shared.report.compare grid --samples {input} --labels {params.labels} --title 'Samples on {wildcards.dataset}, "
         "the same per-sample seeds in every panel' --out {output} > {log} 2>&1"
+
+
+# Learning curves (a data set with `curve: {n: ...}` and train.snapshot_every > 0): each run's snapshots scored on n
+# samples (one job per run), then one figure per data set against training steps and training seconds.
+rule compare_curve_rows:
+    input:
+        ckpt=f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/checkpoint.pt",
+        feature_net=feature_net,
+    output:
+        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/curve.csv",
+    wildcard_constraints:
+        exp=r"compare_[A-Za-z0-9_\-]+",
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/curve.log",
+    benchmark:
+        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/curve.benchmark.tsv"
+    threads: threads_for("evaluate")
+    resources:
+        **rule_resources("evaluate"),
+    params:
+        n=lambda wc: compare_dataset(COMPARE_RUNS[(wc.rep, wc.exp)]["dataset"])["curve"]["n"],
+        feature_net=lambda wc, input: f"--feature-net {input.feature_net}" if input.feature_net else "",
+    shell:
+        "OMP_NUM_THREADS={threads} python -m shared.pipeline.curve --ckpt {input.ckpt} --n {params.n} "
+        "{params.feature_net} --out {output} > {log} 2>&1"
+
+
+rule compare_curves:
+    input:
+        curves=lambda wc: compare_files(wc.dataset, "curve.csv")[0],
+        floor=lambda wc: [f"{RESULTS}/floor/{wc.dataset}/seed{s}/metrics.json" for s in COMPARE.get("seeds", [0])],
+    output:
+        png=report(
+            f"{RESULTS}/figures/learning_curves_{{dataset}}.png",
+            caption="../report/learning_curves.rst",
+            category="Comparison",
+            subcategory="{dataset}",
+        ),
+        csv=f"{RESULTS}/figures/learning_curves_{{dataset}}.csv",
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/figures/logs/learning_curves_{{dataset}}.log",
+    params:
+        labels=lambda wc: " ".join(compare_files(wc.dataset, "curve.csv")[1]),
+        title=lambda wc: shlex.quote(
+            f"Learning curves on {wc.dataset} ({compare_dataset(wc.dataset)['curve']['n']} samples a snapshot; "
+            f"{compare_budget(wc.dataset)})"
+        ),
+    shell:
+        "python -m shared.report.compare curves --curves {input.curves} --floor {input.floor} --labels {params.labels} "
+        "--title {params.title} --out {output.png} > {log} 2>&1"

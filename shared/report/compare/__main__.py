@@ -2,9 +2,9 @@
 
 import sys
 
-from shared.report.compare import grid, table
+from shared.report.compare import curves, grid, table
 
-COMMANDS = {"table": table.main, "grid": grid.main}
+COMMANDS = {"table": table.main, "grid": grid.main, "curves": curves.main}
 
 
 def main(argv: list[str] | None = None) -> None:

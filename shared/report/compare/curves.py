@@ -1,0 +1,64 @@
+"""Learning curves of a comparison: every method's sample quality against training steps (left) and against
+training wall-clock seconds (right), one line per method (the mean over its seeds at each snapshot, a band from the
+lowest to the highest seed), the data's floor as a dashed line when given. The inputs are the runs' ``curve.csv``
+(``shared.pipeline.curve``)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from shared.io.artifacts import load_metrics
+from shared.report.compare.args import labelled_parser, parse_labelled
+
+
+def read_curves(paths: list[Path], labels: list[str]) -> pd.DataFrame:
+    """One row per (method, seed file, snapshot): method, step, train_wall_s, metric, score."""
+    frames = []
+    for path, label in zip(paths, labels):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such learning curve (run python -m shared.pipeline.curve)")
+        df = pd.read_csv(path)
+        frames.append(df.assign(method=label, source=str(path)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = labelled_parser("curves", __doc__, "curves", "curve.csv (every run and seed)", "PNG (and its .csv)")
+    p.add_argument("--floor", nargs="*", type=Path, default=None, help="the data's floor metrics (one per seed)")
+    args = parse_labelled(p, argv, "curves")
+    df = read_curves(args.curves, args.labels)
+    from shared.report.figures import plt, save
+
+    metric = df["metric"].mode().iloc[0]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for i, (method, g) in enumerate(df.groupby("method", sort=False)):
+        by_step = g.groupby("step")
+        mean, low, high = by_step["score"].mean(), by_step["score"].min(), by_step["score"].max()
+        seconds = by_step["train_wall_s"].mean()
+        color = f"C{i % 10}"
+        for ax, x in ((axes[0], mean.index), (axes[1], seconds.loc[mean.index])):
+            ax.plot(x, mean.values, "o-", ms=3, color=color, label=f"{method} (n = {g['source'].nunique()})")
+            ax.fill_between(x, low.values, high.values, color=color, alpha=0.15, lw=0)
+    floor = [load_metrics(f)["metrics"].get(metric, {}).get("value") for f in args.floor or []]
+    floor = [v for v in floor if v is not None]
+    scores = df["score"][df["score"].map(math.isfinite)]
+    positive = scores[scores > 0]
+    for ax in axes:
+        if floor:
+            ax.axhline(sum(floor) / len(floor), color="k", ls="--", lw=1, label="data (held-out)" if ax is axes[0] else None)
+        if len(positive) and positive.max() / positive.min() > 100:
+            ax.set_yscale("symlog", linthresh=max(abs(sum(floor) / len(floor)) if floor else 0, positive.min()))
+            ax.set_ylim(bottom=min([0.0, *floor, float(scores.min())]))
+        ax.grid(alpha=0.3)
+    axes[0].set_xlabel("training step")
+    axes[1].set_xlabel("training wall-clock seconds (this machine)")
+    axes[0].set_ylabel(f"{metric} (lower is better)")
+    axes[0].legend(fontsize=7, frameon=False)
+    if args.title:
+        fig.suptitle(args.title, fontsize=9)
+    save(fig, args.out, dpi=110)
+    df.to_csv(args.out.with_suffix(".csv"), index=False)
+    print(f"wrote {args.out}")
