@@ -19,6 +19,7 @@ from shared.io.artifacts import ArtifactError
 SAMPLE_TIME_SECTIONS = ("sample", "evaluate", "likelihood", "select")
 RESUMABLE_CHANGES = (  # config keys a rerun may change and still resume: more steps, logging, sampling, evaluation
     "train.steps",
+    "train.time_budget_s",  # a longer budget, like more steps
     "train.checkpoint_every",
     "train.snapshot_every",
     "train.log_every",

@@ -67,6 +67,10 @@ class TrainConfig:
     # sample / evaluate / select read); 0: none. The papers that select a checkpoint need them (evaluate.selection).
     snapshot_every: NonNegativeInt = 0
     log_every: PositiveInt = 100  # steps between CSV rows (and text progress lines off a terminal)
+    # Matched compute in seconds: stop at the first step whose training wall seconds (over all resumed segments) reach
+    # this budget; `steps` stays the cap and the checkpoint records the step reached. 0: no time budget. The stopping
+    # step then depends on the machine and its load: a run with a time budget is not reproducible step for step.
+    time_budget_s: NonNegativeFloat = 0.0
     # Fast paths (benchmarks/README.md has their measured speed-ups): none changes what is computed beyond rounding.
     bf16: bool = False  # autocast the forward pass to bfloat16 (CUDA; also CPUs with bf16 units)
     compile: bool = False  # torch.compile the net's forward and backward (checkpoints keep the plain weights)
@@ -268,6 +272,13 @@ def fit(
     running = [torch.tensor(v, dtype=torch.float32, device=device) for v in losses]
     extras = {k: list(v) for k, v in (interval.get("stats") or {}).items()}
     net.train()
+
+    def out_of_time() -> bool:  # every rank agrees (rank 0's clock would do; any_rank keeps them in step)
+        return bool(cfg.time_budget_s) and any_rank(wall_before + time.time() - t_start >= cfg.time_budget_s, device)
+
+    if step < cfg.steps and out_of_time():  # resumed after the budget was spent: the state is the final one
+        bar.close()
+        return snapshot()
     while step < cfg.steps:
         lr = learning_rate(cfg, step)
         for group in opt.param_groups:
@@ -295,7 +306,8 @@ def fit(
         running.append(value.detach())
         for key, v in (loss.stats() if hasattr(loss, "stats") else {}).items():
             extras.setdefault(key, []).append(float(v))
-        log_now = step % cfg.log_every == 0 or step == cfg.steps
+        last = step == cfg.steps or out_of_time()
+        log_now = step % cfg.log_every == 0 or last
         if log_now:  # every rank joins the reduction; rank 0 writes the mean over the global batch
             mean_loss = mean_over_ranks(torch.stack(running).mean()).item()
             running.clear()
@@ -309,16 +321,20 @@ def fit(
                 seconds = wall_before + time.time() - t_start  # over all segments, as the state's wall_s
                 _append_log(log_path, step, mean_loss, lr, float(grad_norm), seconds, means)
                 bar.set_postfix(loss=f"{mean_loss:.4g}")
-            if not interactive and (step % text_every == 0 or step == cfg.steps):
+            if not interactive and (step % text_every == 0 or last):
                 rate = step / max(time.time() - t_start, 1e-9)
                 print(f"step {step}/{cfg.steps} lr {lr:.3g} ({rate:.1f} step/s)", flush=True)
         if on_snapshot is not None and rank == 0 and cfg.snapshot_every:
-            if step % cfg.snapshot_every == 0 or step == cfg.steps:
+            if step % cfg.snapshot_every == 0 or last:
                 on_snapshot(snapshot())  # before the state: a resumed run never misses one
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+        if step % cfg.checkpoint_every == 0 or last:
             partial = log_interval()  # every rank joins its reduction
             if rank == 0:
                 save_atomic(snapshot(partial), state_path)
+        if last and step < cfg.steps:
+            if rank == 0:
+                print(f"time budget train.time_budget_s={cfg.time_budget_s:g} spent at step {step}", flush=True)
+            break
         if stop is not None and any_rank(stop.requested(), device) and step < cfg.steps:
             partial = log_interval()
             if rank == 0:

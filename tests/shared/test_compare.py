@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from shared.report.compare import table
@@ -79,3 +80,30 @@ def test_a_comparison_run_overrides_only_what_it_is_told_and_names_a_bad_key(tmp
     with pytest.raises(SystemExit) as err:  # a run's name names folders and rows: no spaces, no slashes
         main(SPEC, ["train", "--config", str(base), "--experiment", "a/b", "--out", str(bad)])
     assert err.value.code == 2 and "--experiment" in capsys.readouterr().err
+
+
+def test_bold_marks_the_best_and_those_welch_does_not_find_worse_and_the_floor_is_a_row(tmp_path):
+    """Three seeds each: 'a' is best; 'b' overlaps it (not worse at 5 %: bold too); 'c' is clearly worse. The floor row
+    (held-out data, lower than every method) takes no part in the bold; the pairs table holds every pair."""
+    eds = {"a": [0.010, 0.012, 0.011], "b": [0.011, 0.015, 0.009], "c": [0.05, 0.06, 0.055]}
+    files, labels = [], []
+    for method, values in eds.items():
+        for seed, v in enumerate(values):
+            files.append(metrics_file(tmp_path / f"{method}{seed}.json", "ddpm", seed, energy_distance=v))
+            labels.append(method)
+    floor = [metrics_file(tmp_path / f"f{s}.json", "data", s, energy_distance=v) for s, v in enumerate([0, 1e-3, 2e-3])]
+    out = tmp_path / "t" / "compare_x.md"
+    table.main(["--metrics", *map(str, files), "--labels", *labels, "--floor", *map(str, floor), "--out", str(out)])
+    df = table.rows(files, labels)
+    df = pd.concat([df, table.rows(floor, [table.FLOOR] * 3)], ignore_index=True)
+    summary = table.summarize(df)
+    assert table.not_worse(summary, "energy_distance") == {"a", "b"}
+    shown = table.to_display(summary).set_index("method")["energy_distance"]
+    assert shown["a"].startswith("**") and shown["b"].startswith("**") and not shown["c"].startswith("**")
+    assert not shown[table.FLOOR].startswith("**") and shown[table.FLOOR].startswith("0.001 ± ")
+    text = out.read_text()
+    assert "data (held-out)" in text and "Welch" in text
+    pairs = (tmp_path / "t" / "compare_x_pairs.csv").read_text().splitlines()
+    assert len(pairs) == 1 + 6  # 4 rows (3 methods and the floor): 6 pairs
+    by_pair = {tuple(r.split(",")[1:3]): r.split(",")[-1] for r in pairs[1:]}
+    assert by_pair[("a", "c")] == "yes" and by_pair[("a", "b")] == "no"

@@ -130,3 +130,26 @@ def test_ema_follows_its_recursion_with_and_without_warmup(warmup):
         d = min(decay, (1 + n) / (10 + n)) if warmup else decay
         expect = w if n == 1 else d * expect + (1 - d) * w
         assert ema.module.weight.item() == pytest.approx(expect, rel=1e-6), n
+
+
+def test_a_time_budget_stops_at_a_step_whose_state_is_complete_and_final(tmp_path):
+    """train.time_budget_s: steps of >= 20 ms each and a 0.2 s budget stop within 11 steps of 1000; the state, the
+    log's last row and the weights are those of a run told to train exactly that many steps; a rerun trains no more."""
+    import dataclasses
+    import time
+
+    class Slow(Denoise):
+        def __call__(self, net, x, generator):
+            time.sleep(0.02)
+            return super().__call__(net, x, generator)
+
+    cfg = dataclasses.replace(CFG, steps=1000, time_budget_s=0.2)
+    state = run(tmp_path / "budget", cfg, loss=Slow())
+    k = state["step"]
+    assert 1 <= k <= 11 and state["wall_s"] >= 0.2
+    assert load_checkpoint(tmp_path / "budget" / STATE_FILE)["step"] == k
+    rows = list(csv.DictReader(open(tmp_path / "budget" / "train_log.csv")))
+    assert int(rows[-1]["step"]) == k
+    exact = run(tmp_path / "exact", dataclasses.replace(CFG, steps=k))
+    assert all(torch.equal(v, exact["net"][n]) for n, v in state["net"].items())
+    assert run(tmp_path / "budget", cfg, loss=Slow())["step"] == k  # the budget is spent: nothing more to train

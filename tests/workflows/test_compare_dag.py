@@ -68,6 +68,17 @@ def test_every_pair_has_a_chain_with_the_same_net_and_budget(tmp_path):
             c for c in out.splitlines() if "shared.report.compare table" in c and f"compare_{dataset}.md" in c
         )
         assert len(re.findall(r"compare_\w+/seed\d/metrics\.json", table_cmd)) == 2 * len(METHODS)
+        # the data's floor, one per seed, is the table's "data" row
+        assert len(re.findall(rf"floor/{dataset}/seed\d/metrics\.json", table_cmd)) == 2
+        assert f"shared.pipeline.floor --ckpt {tmp_path}/ddpm/compare_{dataset}_ddpm/seed1/checkpoint.pt" in out
+    # learning curves where the data set asks for them: a curve per run and seed, one figure
+    assert len(re.findall(r"shared\.pipeline\.curve --ckpt \S+compare_8gaussians_\w+/seed\d/", out)) == 2 * len(METHODS)
+    assert f"{tmp_path}/figures/learning_curves_8gaussians.png" in out
+    assert "learning_curves_digits" not in out and "compare_digits_ddpm/seed0/curve.csv" not in out
+    # a budget in seconds reaches every run's training and the table's title says it
+    digits_table = next(c for c in out.splitlines() if "shared.report.compare table" in c and "compare_digits.md" in c)
+    assert "matched training seconds: 30" in digits_table
+    assert all("train.time_budget_s=30" in c for c in train_cmds if "compare_digits_" in c)
     vp = next(c for c in train_cmds if "--experiment compare_8gaussians_vp " in c)
     assert "kind: vp" in vp  # the method's own override reaches its training
     # a run named in `runs:` that is a comparison run: the paper's figures come from it, trained once

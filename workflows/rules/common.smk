@@ -292,8 +292,11 @@ def compare_budget(name):
     """The shared budget of a comparison data set, in words (the table's title)."""
     d = compare_dataset(name)
     t = d.get("train") or {}
+    steps = f"{t.get('steps')} steps"
+    if t.get("time_budget_s"):  # matched compute in seconds: each run stops when its training seconds are spent
+        steps = f"matched training seconds: {t['time_budget_s']:g} s a run (at most {t.get('steps')} steps; the steps column)"
     text = (
-        f"{t.get('steps')} steps, batch {t.get('batch_size')}, Adam lr {t.get('lr')}, EMA {t.get('ema_decay')}, "
+        f"{steps}, batch {t.get('batch_size')}, Adam lr {t.get('lr')}, EMA {t.get('ema_decay')}, "
         f"net {d['net'].get('kind')}, seeds {COMPARE.get('seeds', [0])}, {d.get('n_samples')} samples"
     )
     methods = COMPARE.get("methods") or []
