@@ -51,15 +51,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     from shared.entry import command_parser, guarded
     from shared.io.artifacts import check_output
     from shared.pipeline.cli import resolve_device
+    from shared.pipeline.select import scoring_options
 
     p = command_parser("shared.pipeline.curve", __doc__)
     p.add_argument("--ckpt", required=True, type=Path, help="the run's final checkpoint.pt (snapshots/ beside it)")
     p.add_argument("--n", required=True, type=int, help="samples per snapshot")
     p.add_argument("--out", required=True, type=Path, help="the CSV to write")
-    p.add_argument("--weights", choices=("ema", "raw"), default="ema")
-    p.add_argument("--feature-net", type=Path, default=None, help="digits classifier (fd_digits)")
-    p.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "replications", help="FID stats cache")
-    p.add_argument("--device", default=None)
+    scoring_options(p)
     args = p.parse_args(argv)
 
     def run() -> None:

@@ -79,24 +79,22 @@ def floor(ckpt: Path, n: int, out: Path, feature_net: Path | None, cache_dir: Pa
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    from shared.config import ConfigError
     from shared.entry import command_parser, guarded
     from shared.io.artifacts import check_output
     from shared.pipeline.cli import resolve_device
+    from shared.pipeline.select import scoring_options
 
     p = command_parser("shared.pipeline.floor", __doc__)
     p.add_argument("--ckpt", required=True, type=Path, help="a checkpoint of the data set (its data config and seed)")
     p.add_argument("--n", required=True, type=int, help="held-out points or images (the runs' sample count)")
     p.add_argument("--out", required=True, type=Path, help="the metrics JSON to write")
-    p.add_argument("--feature-net", type=Path, default=None, help="digits classifier (fd_digits)")
-    p.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "replications", help="FID stats cache")
-    p.add_argument("--device", default=None)
+    scoring_options(p, weights=False)
     args = p.parse_args(argv)
 
     def run() -> None:
         check_output(args.out)
         if args.n < 2:
-            from shared.config import ConfigError
-
             raise ConfigError(f"--n: expected an integer >= 2, got {args.n}")
         floor(args.ckpt, args.n, args.out, args.feature_net, args.cache_dir, resolve_device(args.device))
 

@@ -166,6 +166,16 @@ def _figure(rows: list[dict], best: int, rule: str, experiment: str, path: Path)
     save(fig, path)
 
 
+def scoring_options(p, weights: bool = True) -> None:
+    """The options of every command that scores a checkpoint's samples (select, curve, floor): --weights, the digits
+    classifier, the FID statistics' cache, the device."""
+    if weights:
+        p.add_argument("--weights", choices=("ema", "raw"), default="ema")
+    p.add_argument("--feature-net", type=Path, default=None, help="digits classifier (fd_digits)")
+    p.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "replications", help="FID stats cache")
+    p.add_argument("--device", default=None)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     from shared.entry import command_parser, guarded
     from shared.io.artifacts import check_output
@@ -176,10 +186,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--out", required=True, type=Path, help="the selected checkpoint to write (e.g. selected.pt)")
     p.add_argument("--rule", choices=RULES, default=None, help="default: the config's select.rule")
     p.add_argument("--n", type=int, default=None, help="samples (or NLL examples) per snapshot; default: the config's")
-    p.add_argument("--weights", choices=("ema", "raw"), default="ema")
-    p.add_argument("--feature-net", type=Path, default=None, help="digits classifier (fd_digits)")
-    p.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "replications", help="FID stats cache")
-    p.add_argument("--device", default=None)
+    scoring_options(p)
     args = p.parse_args(argv)
 
     def run() -> None:

@@ -34,6 +34,8 @@ ENTRY_POINTS = {
     "shared.report.summary": "--metrics {metrics} --out-dir {out}",
     "shared.pipeline.sweep": "--ckpt {ckpt} --out {out}.png",
     "shared.pipeline.select": "--ckpt {ckpt} --out {out}.pt",
+    "shared.pipeline.curve": "--ckpt {ckpt} --n 10 --out {out}.csv",
+    "shared.pipeline.floor": "--ckpt {ckpt} --n 10 --out {out}.json",
     "shared.pipeline.plan": "--configfile {config} --out {out}.md",
 }
 INPUTS = ("ckpt", "samples", "metrics", "config", "folder")

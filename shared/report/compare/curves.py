@@ -10,17 +10,26 @@ from pathlib import Path
 
 import pandas as pd
 
-from shared.io.artifacts import load_metrics
+from shared.io.artifacts import ArtifactError, load_metrics
 from shared.report.compare.args import labelled_parser, parse_labelled
+
+
+COLUMNS = ("step", "train_wall_s", "metric", "score")
 
 
 def read_curves(paths: list[Path], labels: list[str]) -> pd.DataFrame:
     """One row per (method, seed file, snapshot): method, step, train_wall_s, metric, score."""
     frames = []
+    fix = "write it with python -m shared.pipeline.curve"
     for path, label in zip(paths, labels):
         if not Path(path).is_file():
-            raise FileNotFoundError(f"{path}: no such learning curve (run python -m shared.pipeline.curve)")
-        df = pd.read_csv(path)
+            raise ArtifactError(path, "does not exist", fix)
+        try:
+            df = pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+            df = pd.DataFrame()
+        if not set(COLUMNS) <= set(df.columns):
+            raise ArtifactError(path, f"is not a learning curve (a CSV with columns {', '.join(COLUMNS)})", fix)
         frames.append(df.assign(method=label, source=str(path)))
     return pd.concat(frames, ignore_index=True)
 
