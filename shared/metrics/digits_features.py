@@ -223,7 +223,6 @@ def fd_digits(
     return frechet_distance(mu1, sigma1, mu2, sigma2)
 
 
-
 def fd_digits_with_stderr(
     samples_uint8: Tensor | np.ndarray,
     reference_uint8: Tensor | np.ndarray,
@@ -241,6 +240,7 @@ def fd_digits_with_stderr(
     if n_resamples < 2:
         return value, float("nan")
     return value, float(bootstrap_frechet(feats, mu_ref, sigma_ref, n_resamples, seed).std(ddof=1))
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(

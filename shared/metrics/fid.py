@@ -476,7 +476,6 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     return float(np.real(value))
 
 
-
 def bootstrap_frechet(
     features: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray, n_resamples: int = 200, seed: int = 0
 ) -> np.ndarray:
@@ -490,6 +489,7 @@ def bootstrap_frechet(
         mu, sigma = stats(feats[rng.integers(0, len(feats), len(feats))])
         out[b] = frechet_distance(mu, sigma, mu_ref, sigma_ref)
     return out
+
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 

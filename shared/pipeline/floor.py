@@ -41,7 +41,7 @@ def floor(ckpt: Path, n: int, out: Path, feature_net: Path | None, cache_dir: Pa
     """Measure held-out data of the run's data set (the run's seed, evaluation sizes and reference); write ``out``."""
     from shared.io.artifacts import FORMAT_VERSION
     from shared.io.provenance import provenance
-    from shared.pipeline.evaluate import mean_stderr, evaluate_run
+    from shared.pipeline.evaluate import evaluate_run, mean_stderr
     from shared.pipeline.runner import load_run, write_json
     from shared.utils import derive_seed
 

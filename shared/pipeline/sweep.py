@@ -105,8 +105,17 @@ def plot(rows: list[dict], out: Path, title: str) -> None:
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     finite = df[df["value"].notna() & df["nfe"].notna()]
-    sns.lineplot(data=finite, x="nfe", y="value", hue="run", style="family", markers=True, dashes=True, ax=ax,
-                 errorbar=("ci", 95))  # several seeds of a run: their mean and a 95 % bootstrap band
+    sns.lineplot(
+        data=finite,
+        x="nfe",
+        y="value",
+        hue="run",
+        style="family",
+        markers=True,
+        dashes=True,
+        ax=ax,
+        errorbar=("ci", 95),
+    )  # several seeds of a run: their mean and a 95 % bootstrap band
     ax.set_xscale("log")
     positive = finite["value"][finite["value"] > 0]
     if len(positive) and positive.max() / positive.min() > 30:  # log y; symlog where an unbiased estimate is <= 0

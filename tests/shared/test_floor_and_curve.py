@@ -37,7 +37,9 @@ def test_the_floor_of_held_out_points_is_zero_within_its_noise_and_its_nll_is_th
     assert abs(ed["value"]) < 3 * ed["stderr"]  # the same law on both sides: zero up to the finite sample
     data = load_run(run, device="cpu").data()
     points = data.test_points()[: load_run(run, device="cpu").cfg.evaluate.nll_examples]
-    assert report["metrics"]["nll_nats"]["value"] == pytest.approx(-toy_log_density(data.cfg.name, points).mean().item())
+    assert report["metrics"]["nll_nats"]["value"] == pytest.approx(
+        -toy_log_density(data.cfg.name, points).mean().item()
+    )
 
 
 def test_the_curve_scores_every_snapshot_as_selection_does(run, tmp_path):

@@ -13,7 +13,6 @@ import pandas as pd
 from shared.io.artifacts import ArtifactError, load_metrics
 from shared.report.compare.args import labelled_parser, parse_labelled
 
-
 COLUMNS = ("step", "train_wall_s", "metric", "score")
 
 
@@ -57,7 +56,9 @@ def main(argv: list[str] | None = None) -> None:
     positive = scores[scores > 0]
     for ax in axes:
         if floor:
-            ax.axhline(sum(floor) / len(floor), color="k", ls="--", lw=1, label="data (held-out)" if ax is axes[0] else None)
+            ax.axhline(
+                sum(floor) / len(floor), color="k", ls="--", lw=1, label="data (held-out)" if ax is axes[0] else None
+            )
         if len(positive) and positive.max() / positive.min() > 100:
             ax.set_yscale("symlog", linthresh=max(abs(sum(floor) / len(floor)) if floor else 0, positive.min()))
             ax.set_ylim(bottom=min([0.0, *floor, float(scores.min())]))

@@ -81,9 +81,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     n_seeds = groups["seed"].nunique()
     table = first.join(mean).join(std.add_suffix("_std")).join(ci.add_suffix("_ci"))
     table = table.assign(seeds=seeds, n_seeds=n_seeds).reset_index()
-    table.attrs["values"] = {
-        name: {c: g[c].dropna().tolist() for c in SCORED if c in g} for name, g in groups
-    }
+    table.attrs["values"] = {name: {c: g[c].dropna().tolist() for c in SCORED if c in g} for name, g in groups}
     return table
 
 
@@ -167,7 +165,11 @@ def main(argv: list[str] | None = None) -> None:
         "method that Welch's one-sided t-test over the seeds does not find worse than it at 5 % (both with >= 2 "
         "seeds). `sampling ±`: 1.96 x the metric's standard error from its finite sample (a bootstrap over the samples "
         "and reference; over the test points for NLL), averaged over seeds. "
-        + (f"`{FLOOR}`: held-out real data measured as the samples are, the floor a perfect model reaches. " if args.floor else "")
+        + (
+            f"`{FLOOR}`: held-out real data measured as the samples are, the floor a perfect model reaches. "
+            if args.floor
+            else ""
+        )
         + "`kind`: exact = the model's own log-density (ODE change of variables), bound = a variational bound "
         "(DDPM's L), none = the method defines no likelihood."
     )

@@ -190,7 +190,13 @@ def test_evaluate_run_reports_both_modes(offline_model_dir, images, other_images
     data = SimpleNamespace(cfg=DataConfig(name="cifar10"), train_uint8=torch.from_numpy(other_images))
     samples = torch.from_numpy(images).float() / 127.5 - 1.0  # model space [-1, 1]; to_uint8 gives `images` back
     metrics, info = evaluate_run(
-        data, EvalConfig(fid_bootstrap_resamples=3), samples, None, device=torch.device("cpu"), seed=0, cache_dir=tmp_path
+        data,
+        EvalConfig(fid_bootstrap_resamples=3),
+        samples,
+        None,
+        device=torch.device("cpu"),
+        seed=0,
+        cache_dir=tmp_path,
     )
     assert set(metrics) == {"fid", "fid_legacy_tensorflow"}
     for key, mode in (("fid", "clean"), ("fid_legacy_tensorflow", "legacy_tensorflow")):
