@@ -1,5 +1,6 @@
 """Checkpoint selection (shared.pipeline.select): the rule picks the true minimum of known scores, and a tiny run
-with snapshots goes train -> select -> evaluate with the selected step and rule in its metrics."""
+with snapshots goes train -> select -> evaluate with the selected step and rule in its metrics; its learning curve
+(shared.pipeline.curve) scores the same snapshots alike."""
 
 import json
 import math
@@ -11,6 +12,7 @@ import torch
 
 from replications.ddpm.method import SPEC
 from shared.pipeline.cli import main
+from shared.pipeline.curve import main as curve_main
 from shared.pipeline.select import main as select_main
 from shared.pipeline.select import select_index
 
@@ -47,6 +49,13 @@ def test_snapshots_select_and_evaluate_end_to_end(tmp_path, capsys):
     assert selection["rule"] == "min_quality" and selection["metric"] == "energy_distance"
     assert selection["step"] == min(scores, key=scores.get) and set(scores) == {10, 20, 30}
     assert (out.parent / "quality_vs_step.png").stat().st_size > 0
+
+    # the learning curve scores every snapshot as the selection did: the same seeds, the same scores
+    curve = tmp_path / "curve.csv"
+    curve_main(["--ckpt", str(ckpt), "--n", "64", "--out", str(curve), "--device", "cpu"])
+    points = [r.split(",") for r in curve.read_text().splitlines()[1:]]
+    assert [int(r[0]) for r in points] == [10, 20, 30] and [float(r[3]) for r in points] == [scores[k] for k in scores]
+    assert float(points[0][1]) < float(points[1][1]) < float(points[2][1])  # training wall seconds, increasing
 
     samples, metrics = tmp_path / "best" / "s.npz", tmp_path / "best" / "metrics.json"
     main(SPEC, ["sample", "--ckpt", str(out), "--seeds", "0-63", "--out", str(samples), "--device", "cpu"])
