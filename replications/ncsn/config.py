@@ -24,9 +24,22 @@ class LadderConfig:
 
 @dataclass(frozen=True)
 class ObjectiveConfig:
-    """Denoising score matching over the ladder, lambda(sigma) = sigma^2 (Eq. 6-7; official ``anneal_power: 2``)."""
+    """Score matching over the ladder, lambda(sigma) = sigma^2 (Eq. 6-7; official ``anneal_power: 2``).
 
-    reduce: Literal["sum", "mean"] = "sum"  # Eq. 5: 1/2 ||.||^2 summed over dimensions (the official loss)
+    kind: "dsm" denoising score matching (the paper's, official configs/anneal.yml L7 ``algo: 'dsm'``) or "ssm"
+    sliced score matching, variance reduced, Gaussian projections (the official code's other choice,
+    runners/anneal_runner.py L141-145 -> losses/sliced_sm.py ``anneal_sliced_score_estimation_vr``).
+    """
+
+    kind: Literal["dsm", "ssm"] = "dsm"
+    reduce: Literal["sum", "mean"] = "sum"  # DSM: Eq. 5's 1/2 ||.||^2 summed over dimensions (the official loss)
+    n_projections: int = 1  # SSM: projections per example (official n_particles = 1)
+
+    def __post_init__(self):
+        if self.n_projections < 1:
+            raise ValueError(f"objective.n_projections must be >= 1, got {self.n_projections}")
+        if self.kind == "ssm" and self.reduce != "sum":
+            raise ValueError("objective.reduce: sliced score matching sums over dimensions (its trace); use sum")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from shared.maths.precond import LevelIndex, LogSigmaSteps, ScorePrediction
 from shared.maths.priors import UniformPrior
 from shared.maths.processes import DiscreteVE
 from shared.maths.samplers import bind, denoised
+from shared.maths.score_matching import SlicedScoreMatchingVR
 from shared.nets import build_net
 from shared.pipeline.budgets import by_overrides
 from shared.pipeline.method import Method, Spec
@@ -22,6 +23,13 @@ from shared.pipeline.method import Method, Spec
 def build_ladder(cfg: LadderConfig) -> DiscreteVE:
     """sigma_L < ... < sigma_1 geometric (Sec. 4.2), as the chain's levels t_i = i / L (t = 1: sigma_1)."""
     return DiscreteVE(torch.exp(torch.linspace(math.log(cfg.sigma_L), math.log(cfg.sigma_1), cfg.L)))
+
+
+def build_loss(cfg: Config, ladder: DiscreteVE, precond: ScorePrediction):
+    """Eq. 6-7 (denoising, lambda = sigma^2, a level uniform per example) or its sliced counterpart."""
+    if cfg.objective.kind == "ssm":
+        return SlicedScoreMatchingVR(ladder, precond, cfg.objective.n_projections, "gaussian")
+    return DSMLoss(ladder, precond, SigmaSquared(), cfg.objective.reduce)
 
 
 def build(cfg: Config) -> Method:
@@ -37,7 +45,7 @@ def build(cfg: Config) -> Method:
     s = cfg.sample
     return Method(
         net=net,
-        loss=DSMLoss(ladder, precond, SigmaSquared(), cfg.objective.reduce),  # Eq. 6-7, level uniform per example
+        loss=build_loss(cfg, ladder, precond),
         prior=UniformPrior(s.init_low, s.init_high),
         field=precond.field(net),
         sampler=denoised(bind("ald", n_steps_each=s.n_steps_each, step_lr=s.step_lr), s.denoise),

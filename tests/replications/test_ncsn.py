@@ -66,6 +66,31 @@ def test_dsm_is_minimised_by_the_perturbed_score_with_the_closed_form_gap():
     assert float(exact) == pytest.approx(float((s2 / (s2 + sigmas**2)).mean()), rel=0.02)
 
 
+def test_sliced_score_matching_has_the_same_closed_form_gap_and_refuses_a_mean_reduction():
+    """objective.kind = ssm (the official code's other algo): the sliced, variance-reduced loss on the same ladder is
+    also minimised by the perturbed score, with the same gap E_sigma[sigma^2] |delta|^2 / 2 as DSM's."""
+    import dataclasses
+
+    from shared.maths.score_matching import SlicedScoreMatchingVR
+
+    cfg = load(CONFIGS / "smoke_toy.yaml", Config)
+    cfg = dataclasses.replace(cfg, objective=dataclasses.replace(cfg.objective, kind="ssm"))
+    method = build(cfg)
+    assert isinstance(method.loss, SlicedScoreMatchingVR) and method.loss.projection == "gaussian"
+    chain = build_ladder(cfg.noise)
+    loss = SlicedScoreMatchingVR(chain, ScorePrediction(LevelIndex(cfg.noise.L), chain))
+    sigmas = chain.sigma(torch.arange(1, 11) / 10)
+    mu, s2 = torch.tensor([1.0, -1.0]), 0.3
+    x0 = mu + math.sqrt(s2) * torch.randn(100_000, 2, generator=torch.Generator().manual_seed(0))
+    delta = torch.tensor([0.3, -0.2])
+    exact = loss(Oracle(sigmas, mu, s2, torch.zeros(2)), x0, torch.Generator().manual_seed(1)).mean()
+    worse = loss(Oracle(sigmas, mu, s2, delta), x0, torch.Generator().manual_seed(1)).mean()
+    gap = 0.5 * float((sigmas**2).mean()) * float(delta.pow(2).sum())
+    assert float(worse - exact) == pytest.approx(gap, rel=0.05)
+    with pytest.raises(ValueError, match="reduce"):
+        dataclasses.replace(cfg.objective, kind="ssm", reduce="mean")
+
+
 # CIN++ by hand, the network's shapes, labels, gradients and parameter counts: test_ncsn_nets.py
 
 
