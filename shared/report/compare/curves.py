@@ -6,6 +6,7 @@ lowest to the highest seed), the data's floor as a dashed line when given. The i
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--floor", nargs="*", type=Path, default=None, help="the data's floor metrics (one per seed)")
     args = parse_labelled(p, argv, "curves")
     df = read_curves(args.curves, args.labels)
+    import matplotlib.ticker
+
     from shared.report.figures import plt, save
 
     metric = df["metric"].mode().iloc[0]
@@ -52,23 +55,29 @@ def main(argv: list[str] | None = None) -> None:
             ax.fill_between(x, low.values, high.values, color=color, alpha=0.15, lw=0)
     floor = [load_metrics(f)["metrics"].get(metric, {}).get("value") for f in args.floor or []]
     floor = [v for v in floor if v is not None]
+    level = sum(floor) / len(floor) if floor else None
     scores = df["score"][df["score"].map(math.isfinite)]
     positive = scores[scores > 0]
     for ax in axes:
-        if floor:
-            ax.axhline(
-                sum(floor) / len(floor), color="k", ls="--", lw=1, label="data (held-out)" if ax is axes[0] else None
-            )
+        if level is not None:
+            ax.axhline(level, color="k", ls="--", lw=1, label="data (held-out)" if ax is axes[0] else None)
         if len(positive) and positive.max() / positive.min() > 100:
-            ax.set_yscale("symlog", linthresh=max(abs(sum(floor) / len(floor)) if floor else 0, positive.min()))
-            ax.set_ylim(bottom=min([0.0, *floor, float(scores.min())]))
+            # log above the floor's scale, linear around zero (an unbiased distance near the floor can be < 0)
+            linthresh = 2 * abs(level) if level else float(positive.quantile(0.1))
+            ax.set_yscale("symlog", linthresh=linthresh)  # linear within twice the floor: its noise band
+            ax.set_ylim(bottom=max(-linthresh, min(0.0, float(scores.min()))))
         ax.grid(alpha=0.3)
+    seconds = df["train_wall_s"][df["train_wall_s"] > 0]
+    if len(seconds) and seconds.max() / seconds.min() > 30:
+        axes[1].set_xscale("log")  # a CNF's seconds are 10-30x the others': keep both readable
+        axes[1].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # decades only: no crowded labels
     axes[0].set_xlabel("training step")
     axes[1].set_xlabel("training wall-clock seconds (this machine)")
     axes[0].set_ylabel(f"{metric} (lower is better)")
-    axes[0].legend(fontsize=7, frameon=False)
+    axes[1].legend(*axes[0].get_legend_handles_labels(), fontsize=7, frameon=False, loc="center left",
+                   bbox_to_anchor=(1.02, 0.5))  # fmt: skip
     if args.title:
-        fig.suptitle(args.title, fontsize=9)
+        fig.suptitle(textwrap.fill(args.title, 150), fontsize=8)
     save(fig, args.out, dpi=110)
     df.to_csv(args.out.with_suffix(".csv"), index=False)
     print(f"wrote {args.out}")
