@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     axes[1].legend(*axes[0].get_legend_handles_labels(), fontsize=7, frameon=False, loc="center left",
                    bbox_to_anchor=(1.02, 0.5))  # fmt: skip
     if args.title:
-        fig.suptitle(textwrap.fill(args.title, 150), fontsize=8)
+        title = textwrap.fill(args.title, 150)
+        fig.suptitle(title, fontsize=8, y=1.0 + 0.035 * title.count("\n"))  # above the axes, however many lines
     save(fig, args.out, dpi=110)
     df.to_csv(args.out.with_suffix(".csv"), index=False)
     print(f"wrote {args.out}")
