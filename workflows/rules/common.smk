@@ -323,7 +323,9 @@ def compare_sweep_args(name):
 def compare_sweep_title(name):
     """The sweep's settings in words (the figure's title)."""
     sw = compare_dataset(name).get("sweep") or {}
-    return f"{sw.get('n', 500)} samples a point, families {', '.join(sw.get('families') or ['all'])}"
+    seeds = COMPARE.get("seeds", [0])
+    bands = f"; lines: the mean of {len(seeds)} seeds, bands: 95 % bootstrap over them" if len(seeds) > 1 else ""
+    return f"{sw.get('n', 500)} samples a point, families {', '.join(sw.get('families') or ['all'])}{bands}"
 
 
 def compare_targets():
