@@ -122,7 +122,11 @@ def test_comparison_table_rows_are_the_runs_metrics(tiny_run):
     import pandas as pd
 
     numbers = pd.read_csv(tiny_run / "tables" / "compare_8gaussians_numbers.csv").set_index("method")
-    assert list(numbers.index) == ["ddpm", "ve"]
+    assert list(numbers.index) == ["ddpm", "ve", "data (held-out)"]  # the methods, then the data's floor
+    floor = json.loads((tiny_run / "floor" / "8gaussians" / "seed0" / "metrics.json").read_text())
+    assert floor["replication"] == "data"
+    for key in ("energy_distance", "mmd_rbf"):
+        assert numbers.loc["data (held-out)", key] == pytest.approx(floor["metrics"][key]["value"], rel=1e-12)
     for method, rep in (("ddpm", "ddpm"), ("ve", "score_sde")):
         report = json.loads((tiny_run / rep / f"compare_8gaussians_{method}" / "seed0" / "metrics.json").read_text())
         assert report["config"]["net"]["hidden"] == 32 and report["config"]["train"]["steps"] == 60  # the shared budget
