@@ -58,7 +58,8 @@ def test_interrupted_workflow_resumes_to_the_metrics_of_an_uninterrupted_run(tmp
     wrapper = bin_dir / "python"
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{SLOW_PYTHON}" "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-    path = os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), os.environ["PATH"]])
+    no_slurm = REPO / "tests" / "bin" / "no_slurm"  # a local run: no 10 s probe of a SLURM controller
+    path = os.pathsep.join([str(bin_dir), str(no_slurm), str(Path(sys.executable).parent), os.environ["PATH"]])
     env = {**os.environ, "PATH": path, "REPLICATIONS_DEVICE": "cpu"}
     env |= {"SLOW_PYTHON_PAUSE_AT": str(PAUSE_AT), "SLOW_PYTHON_DIR": str(hook)}
     results = tmp_path / "results"

@@ -1,6 +1,7 @@
 """Checkpoint selection (shared.pipeline.select): the rule picks the true minimum of known scores, and a tiny run
 with snapshots goes train -> select -> evaluate with the selected step and rule in its metrics; its learning curve
-(shared.pipeline.curve) scores the same snapshots alike."""
+(shared.pipeline.curve) scores the same snapshots alike, and its data's floor (shared.pipeline.floor) is zero within
+its noise, with the data's own NLL."""
 
 import json
 import math
@@ -13,6 +14,7 @@ import torch
 from replications.ddpm.method import SPEC
 from shared.pipeline.cli import main
 from shared.pipeline.curve import main as curve_main
+from shared.pipeline.floor import main as floor_main
 from shared.pipeline.select import main as select_main
 from shared.pipeline.select import select_index
 
@@ -56,6 +58,20 @@ def test_snapshots_select_and_evaluate_end_to_end(tmp_path, capsys):
     points = [r.split(",") for r in curve.read_text().splitlines()[1:]]
     assert [int(r[0]) for r in points] == [10, 20, 30] and [float(r[3]) for r in points] == [scores[k] for k in scores]
     assert float(points[0][1]) < float(points[1][1]) < float(points[2][1])  # training wall seconds, increasing
+
+    # the data's floor of the same run: held-out points measured as samples are, zero within their own noise
+    floor = tmp_path / "floor" / "metrics.json"
+    floor_main(["--ckpt", str(ckpt), "--n", "500", "--out", str(floor), "--device", "cpu"])
+    report = json.loads(floor.read_text())
+    ed = report["metrics"]["energy_distance"]
+    assert report["replication"] == "data" and ed["n"] == 500 and 0 < abs(ed["value"]) < 3 * ed["stderr"]
+    from shared.data.toy2d import toy_log_density
+    from shared.pipeline.runner import load_run
+
+    run = load_run(ckpt, device="cpu")
+    points = run.data().test_points()[: run.cfg.evaluate.nll_examples]
+    entropy = -toy_log_density(run.cfg.data.name, points).mean().item()
+    assert report["metrics"]["nll_nats"]["value"] == pytest.approx(entropy)  # the data's own NLL on the same points
 
     samples, metrics = tmp_path / "best" / "s.npz", tmp_path / "best" / "metrics.json"
     main(SPEC, ["sample", "--ckpt", str(out), "--seeds", "0-63", "--out", str(samples), "--device", "cpu"])

@@ -13,8 +13,11 @@ REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or shutil.which("snakemake")
 
 
+NO_SLURM = REPO / "tests" / "bin" / "no_slurm"  # a local run: no 10 s probe of a SLURM controller (see its scontrol)
+
+
 def snakemake(*args, cwd=REPO):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": os.pathsep.join([str(NO_SLURM), str(Path(sys.executable).parent), os.environ["PATH"]])}
     return subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=900)
 
 
