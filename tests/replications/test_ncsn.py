@@ -49,21 +49,31 @@ class Oracle(nn.Module):
         return -(x - self.mu) / (self.s2 + sigma**2) + self.delta
 
 
+def oracle_losses(loss, chain, n: int) -> tuple[float, float, float, torch.Tensor]:
+    """(loss at the perturbed score s*, at s* + delta, the closed-form gap E_sigma[sigma^2] |delta|^2 / 2, the sigmas)
+    on N(mu, s^2 I) data with s^2 = 0.3, the same draws for both (Eq. 5-7, sum reduction)."""
+    sigmas = chain.sigma(torch.arange(1, 11) / 10)  # label i - 1 <-> sigma_i (increasing)
+    mu = torch.tensor([1.0, -1.0])
+    x0 = mu + math.sqrt(S2) * torch.randn(n, 2, generator=torch.Generator().manual_seed(0))
+    delta = torch.tensor([0.3, -0.2])
+    exact = loss(Oracle(sigmas, mu, S2, torch.zeros(2)), x0, torch.Generator().manual_seed(1)).detach().mean()
+    worse = loss(Oracle(sigmas, mu, S2, delta), x0, torch.Generator().manual_seed(1)).detach().mean()
+    gap = 0.5 * float((sigmas**2).mean()) * float(delta.pow(2).sum())
+    return float(exact), float(worse), gap, sigmas
+
+
+S2 = 0.3
+
+
 def test_dsm_is_minimised_by_the_perturbed_score_with_the_closed_form_gap():
     """For N(mu, s^2 I) data, l(s* + delta) - l(s*) = E_sigma[sigma^2] |delta|^2 / 2 (sum reduction, Eq. 5-7)."""
     cfg = load(CONFIGS / "smoke_toy.yaml", Config)
     chain = build_ladder(cfg.noise)
     loss = DSMLoss(chain, ScorePrediction(LevelIndex(cfg.noise.L), chain), SigmaSquared(), "sum")  # as build's
-    sigmas = chain.sigma(torch.arange(1, 11) / 10)  # label i - 1 <-> sigma_i (increasing)
-    mu, s2 = torch.tensor([1.0, -1.0]), 0.3
-    x0 = mu + math.sqrt(s2) * torch.randn(200_000, 2, generator=torch.Generator().manual_seed(0))
-    delta = torch.tensor([0.3, -0.2])
-    exact = loss(Oracle(sigmas, mu, s2, torch.zeros(2)), x0, torch.Generator().manual_seed(1)).mean()
-    worse = loss(Oracle(sigmas, mu, s2, delta), x0, torch.Generator().manual_seed(1)).mean()
-    gap = 0.5 * float((sigmas**2).mean()) * float(delta.pow(2).sum())
-    assert float(worse - exact) == pytest.approx(gap, rel=0.05)
+    exact, worse, gap, sigmas = oracle_losses(loss, chain, 200_000)
+    assert worse - exact == pytest.approx(gap, rel=0.05)
     # at the minimum, 1/2 E|sigma s* + z|^2 = s^2 / (s^2 + sigma^2) per two dimensions, averaged over the levels
-    assert float(exact) == pytest.approx(float((s2 / (s2 + sigmas**2)).mean()), rel=0.02)
+    assert exact == pytest.approx(float((S2 / (S2 + sigmas**2)).mean()), rel=0.02)
 
 
 def test_sliced_score_matching_has_the_same_closed_form_gap_and_refuses_a_mean_reduction():
@@ -78,15 +88,10 @@ def test_sliced_score_matching_has_the_same_closed_form_gap_and_refuses_a_mean_r
     method = build(cfg)
     assert isinstance(method.loss, SlicedScoreMatchingVR) and method.loss.projection == "gaussian"
     chain = build_ladder(cfg.noise)
-    loss = SlicedScoreMatchingVR(chain, ScorePrediction(LevelIndex(cfg.noise.L), chain))
-    sigmas = chain.sigma(torch.arange(1, 11) / 10)
-    mu, s2 = torch.tensor([1.0, -1.0]), 0.3
-    x0 = mu + math.sqrt(s2) * torch.randn(100_000, 2, generator=torch.Generator().manual_seed(0))
-    delta = torch.tensor([0.3, -0.2])
-    exact = loss(Oracle(sigmas, mu, s2, torch.zeros(2)), x0, torch.Generator().manual_seed(1)).mean()
-    worse = loss(Oracle(sigmas, mu, s2, delta), x0, torch.Generator().manual_seed(1)).mean()
-    gap = 0.5 * float((sigmas**2).mean()) * float(delta.pow(2).sum())
-    assert float(worse - exact) == pytest.approx(gap, rel=0.05)
+    exact, worse, gap, _ = oracle_losses(
+        SlicedScoreMatchingVR(chain, ScorePrediction(LevelIndex(cfg.noise.L), chain)), chain, 100_000
+    )
+    assert worse - exact == pytest.approx(gap, rel=0.05)
     with pytest.raises(ValueError, match="reduce"):
         dataclasses.replace(cfg.objective, kind="ssm", reduce="mean")
 
