@@ -66,11 +66,16 @@ def explicit_objective(score: ScoreFn, x: Tensor, create_graph: bool = True) -> 
     return jacobian_trace(s, x, create_graph) + 0.5 * s.flatten(1).square().sum(1)
 
 
-def sliced_terms(score: ScoreFn, x: Tensor, v: Tensor, create_graph: bool = True) -> tuple[Tensor, Tensor, Tensor]:
-    """(v^T grad(v^T s) (B,), (v^T s)^2 (B,), ||s||^2 (B,)) for one projection v (B, *D) of each example."""
-    s = score(x)
-    (grad_vs,) = torch.autograd.grad((s * v).sum(), x, create_graph=create_graph)
+def projected_terms(s: Tensor, x: Tensor, v: Tensor, create_graph: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+    """(v^T grad(v^T s) (B,), (v^T s)^2 (B,), ||s||^2 (B,)) for one projection v (B, *D) of s = s(x) (B, *D),
+    already computed from ``x``: several projections share one forward pass (the graph is kept for the next)."""
+    (grad_vs,) = torch.autograd.grad((s * v).sum(), x, create_graph=create_graph, retain_graph=True)
     return (v * grad_vs).flatten(1).sum(1), (v * s).flatten(1).sum(1).square(), s.flatten(1).square().sum(1)
+
+
+def sliced_terms(score: ScoreFn, x: Tensor, v: Tensor, create_graph: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`projected_terms` of ``score`` at x (B, *D) for one projection v (B, *D) of each example."""
+    return projected_terms(score(x), x, v, create_graph)
 
 
 def sliced_objective(score: ScoreFn, x: Tensor, v: Tensor, create_graph: bool = True) -> Tensor:
@@ -132,21 +137,23 @@ class SlicedScoreMatching(ScoreMatchingLoss):
             raise ValueError(f"n_projections must be >= 1, got {n_projections}")
         self.n_projections, self.projection = n_projections, projection
 
-    def one_projection(self, score: ScoreFn, x: Tensor, v: Tensor) -> Tensor:
-        return sliced_objective(score, x, v)
+    def combine(self, quad: Tensor, proj_sq: Tensor, norm_sq: Tensor) -> Tensor:
+        """One projection's objective from its terms (Eq. 7)."""
+        return quad + 0.5 * proj_sq
 
     def objective(self, score, x, generator):
+        s = score(x)  # one forward pass; each projection differentiates it once
         total = 0.0
         for _ in range(self.n_projections):
-            total = total + self.one_projection(score, x, projections(x, self.projection, generator))
+            total = total + self.combine(*projected_terms(s, x, projections(x, self.projection, generator)))
         return total / self.n_projections
 
 
 class SlicedScoreMatchingVR(SlicedScoreMatching):
     """Sliced score matching, variance reduced (Eq. 8): NCSN's ``anneal_sliced_score_estimation_vr``."""
 
-    def one_projection(self, score, x, v):
-        return sliced_vr_objective(score, x, v)
+    def combine(self, quad, proj_sq, norm_sq):
+        return quad + 0.5 * norm_sq
 
 
 __all__ = [
@@ -156,6 +163,7 @@ __all__ = [
     "SlicedScoreMatchingVR",
     "explicit_objective",
     "jacobian_trace",
+    "projected_terms",
     "projections",
     "sliced_objective",
     "sliced_terms",

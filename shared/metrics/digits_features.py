@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from shared.data.images import load_images
 from shared.io.artifacts import check_output, load_feature_net, load_state
 from shared.io.atomic import save_torch
-from shared.metrics.fid import bootstrap_frechet, frechet_distance, stats
+from shared.metrics.fid import frechet_distance, frechet_with_stderr, stats
 from shared.utils import make_generator
 
 FEATURE_DIM = 64
@@ -234,12 +234,8 @@ def fd_digits_with_stderr(
     the fixed reference; NaN when ``n_resamples`` is 0)."""
     _as_digits(samples_uint8, "samples")
     _as_digits(reference_uint8, "reference")
-    feats = digits_features(samples_uint8, classifier)
-    mu_ref, sigma_ref = stats(digits_features(reference_uint8, classifier))
-    value = frechet_distance(*stats(feats), mu_ref, sigma_ref)
-    if n_resamples < 2:
-        return value, float("nan")
-    return value, float(bootstrap_frechet(feats, mu_ref, sigma_ref, n_resamples, seed).std(ddof=1))
+    reference = stats(digits_features(reference_uint8, classifier))
+    return frechet_with_stderr(digits_features(samples_uint8, classifier), *reference, n_resamples, seed)
 
 
 def main(argv: list[str] | None = None) -> int:

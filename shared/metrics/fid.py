@@ -491,6 +491,17 @@ def bootstrap_frechet(
     return out
 
 
+def frechet_with_stderr(
+    features: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray, n_resamples: int = 0, seed: int = 0
+) -> tuple[float, float]:
+    """(Fréchet distance of the sample ``features`` (N, D) to fixed reference statistics, its bootstrap standard error
+    over the samples: the std of ``n_resamples`` replicates of :func:`bootstrap_frechet`; NaN below 2 replicates)."""
+    value = frechet_distance(*stats(features), mu_ref, sigma_ref)
+    if n_resamples < 2:
+        return value, float("nan")
+    return value, float(bootstrap_frechet(features, mu_ref, sigma_ref, n_resamples, seed).std(ddof=1))
+
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 

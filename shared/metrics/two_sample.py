@@ -124,7 +124,12 @@ def _counts(n: int, n_resamples: int, generator: torch.Generator) -> Tensor:
 
 
 MAX_BOOTSTRAP_PAIRS = 5000 * 5000
-"""The bootstrap keeps the three pairwise matrices in memory: above N M = 25e6 entries it is not computed."""
+"""The bootstrap keeps the three pairwise matrices in memory: above 25e6 entries in any of them it is not computed."""
+
+
+def bootstrap_fits(n: int, m: int) -> bool:
+    """Whether the bootstrap of n vs m points keeps its three pairwise matrices within ``MAX_BOOTSTRAP_PAIRS``."""
+    return max(n * m, n * n, m * m) <= MAX_BOOTSTRAP_PAIRS
 
 
 def bootstrap_two_sample(
@@ -163,7 +168,7 @@ def resampled_two_sample(
     """
     x, y = _check(x, y, 2)
     n, m = x.shape[0], y.shape[0]
-    if max(n * m, n * n, m * m) > MAX_BOOTSTRAP_PAIRS:
+    if not bootstrap_fits(n, m):
         raise ValueError(f"bootstrap of {n} x {m} points: over {MAX_BOOTSTRAP_PAIRS} pairs (subsample first)")
     wx, wy = counts_x.to(torch.float64), counts_y.to(torch.float64)
 

@@ -20,14 +20,12 @@ from pathlib import Path
 
 def curve(ckpt: Path, n: int, out: Path, weights: str, device, feature_net, cache_dir) -> list[dict]:
     """Score every snapshot of the run whose final checkpoint is ``ckpt`` on ``n`` samples; write ``out``."""
-    import dataclasses
-
     from shared.io.atomic import save_text
     from shared.pipeline.runner import load_run, snapshots_of
     from shared.pipeline.select import SelectConfig, score_snapshot
 
     final = load_run(ckpt, None, weights, device)
-    cfg = dataclasses.replace(SelectConfig(), rule="min_quality", n_samples=n)
+    cfg = SelectConfig(rule="min_quality", n_samples=n)
     paths = list(snapshots_of(ckpt))
     if not paths or int(paths[-1].stem.removeprefix("step")) != final.ckpt["step"]:
         paths.append(ckpt)

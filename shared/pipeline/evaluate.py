@@ -117,13 +117,13 @@ def evaluate_run(
     name, quality = data.cfg.name, data.cfg.quality_metric
     if quality == "two_sample":
         from shared.data.toy2d import toy_log_density
-        from shared.metrics.two_sample import MAX_BOOTSTRAP_PAIRS, bootstrap_two_sample, energy_distance, mmd_rbf
+        from shared.metrics.two_sample import bootstrap_fits, bootstrap_two_sample, energy_distance, mmd_rbf
 
         fresh = data.test_points()
         ref = fresh[: samples.shape[0]]
         metrics["energy_distance"] = {"value": energy_distance(samples, ref), "stderr": None, "n": len(samples)}
         metrics["mmd_rbf"] = {"value": mmd_rbf(samples, ref), "stderr": None, "n": len(samples)}
-        if cfg.bootstrap_resamples >= 2 and len(samples) * len(ref) <= MAX_BOOTSTRAP_PAIRS:
+        if cfg.bootstrap_resamples >= 2 and bootstrap_fits(len(samples), len(ref)):
             replicates = bootstrap_two_sample(samples, ref, cfg.bootstrap_resamples, derive_seed(seed, "bootstrap"))
             for key, values in replicates.items():
                 metrics[key]["stderr"] = float(values.std())
@@ -195,20 +195,17 @@ def _fid_of_mode(
     the implementation string naming clean-fid's version and the Inception weights' file and sha1)."""
     from shared.metrics.fid import (
         FID_IMPLEMENTATIONS,
-        bootstrap_frechet,
-        frechet_distance,
+        frechet_with_stderr,
         inception_features,
         reference_stats,
-        stats,
         stats_digest,
     )
 
     reference = f"{data.cfg.name}-train"
     mu, sigma = reference_stats(reference, lambda: data.train_uint8, cache_dir, mode=mode)
-    feats = inception_features(samples_uint8, mode=mode)
-    entry = {"value": frechet_distance(*stats(feats), mu, sigma), "stderr": None, "n": len(samples_uint8)}
-    if n_resamples >= 2:  # the samples' features resampled against the fixed training statistics
-        entry["stderr"] = float(bootstrap_frechet(feats, mu, sigma, n_resamples, seed).std(ddof=1))
+    # the samples' features resampled against the fixed training statistics (n_resamples >= 2)
+    value, stderr = frechet_with_stderr(inception_features(samples_uint8, mode=mode), mu, sigma, n_resamples, seed)
+    entry = {"value": value, "stderr": None if math.isnan(stderr) else stderr, "n": len(samples_uint8)}
     protocol = {
         "mode": mode,
         "n_samples": len(samples_uint8),

@@ -247,7 +247,7 @@ def fit(
             "ema": ema.state_dict(),
             "optimizer": opt.state_dict(),
             "step": step,
-            "wall_s": wall_before + time.time() - t_start,  # training wall seconds over all resumed segments
+            "wall_s": elapsed(),  # training wall seconds over all resumed segments
             "extra": extra or {},
             "log_interval": interval or {},
         }
@@ -264,7 +264,12 @@ def fit(
     interactive = sys.stderr.isatty()
     bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0 or not interactive, desc="train", unit="step")
     text_every = max(1, cfg.steps // 20)
-    t_start = time.time()
+    t_start = time.monotonic()  # durations on the monotonic clock: a wall-clock step (NTP) cannot move a budget
+
+    def elapsed() -> float:
+        """Training seconds over all resumed segments: the earlier segments' and this one's."""
+        return wall_before + time.monotonic() - t_start
+
     # losses (and loss statistics) of the steps since the last log row; a resumed run restores them
     losses = [float(v) for v in interval.get("losses", [])]
     if len(losses) != int(interval.get("n", 0)):  # saved by several processes: n steps of their mean
@@ -274,7 +279,7 @@ def fit(
     net.train()
 
     def out_of_time() -> bool:  # every rank agrees (rank 0's clock would do; any_rank keeps them in step)
-        return bool(cfg.time_budget_s) and any_rank(wall_before + time.time() - t_start >= cfg.time_budget_s, device)
+        return bool(cfg.time_budget_s) and any_rank(elapsed() >= cfg.time_budget_s, device)
 
     if step < cfg.steps and out_of_time():  # resumed after the budget was spent: the state is the final one
         bar.close()
@@ -318,11 +323,11 @@ def fit(
             if log_now:
                 means = {k: sum(v) / len(v) for k, v in extras.items()}
                 extras.clear()
-                seconds = wall_before + time.time() - t_start  # over all segments, as the state's wall_s
+                seconds = elapsed()  # over all segments, as the state's wall_s
                 _append_log(log_path, step, mean_loss, lr, float(grad_norm), seconds, means)
                 bar.set_postfix(loss=f"{mean_loss:.4g}")
             if not interactive and (step % text_every == 0 or last):
-                rate = step / max(time.time() - t_start, 1e-9)
+                rate = step / max(time.monotonic() - t_start, 1e-9)
                 print(f"step {step}/{cfg.steps} lr {lr:.3g} ({rate:.1f} step/s)", flush=True)
         if on_snapshot is not None and rank == 0 and cfg.snapshot_every:
             if step % cfg.snapshot_every == 0 or last:

@@ -128,7 +128,7 @@ def to_display(table: pd.DataFrame, fmt: str = ".4g", bold=("**", "**")) -> pd.D
         marked = not_worse(table, col) if col in SCORED else set()
         if col in LOWER_IS_BETTER and col not in SCORED:
             rows = table[table["method"] != FLOOR][col]
-            marked = set(table.loc[rows.idxmin(), ["method"]]) if rows.notna().sum() > 1 else set()
+            marked = {table.loc[rows.idxmin(), "method"]} if rows.notna().sum() > 1 else set()
         cells = []
         for i, v in enumerate(values):
             if pd.isna(v):
@@ -175,8 +175,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     write_table(to_display(table), args.out, title=args.title, notes=notes)
     table.to_csv(args.out.with_suffix("").with_name(args.out.stem + "_numbers.csv"), index=False)
-    scored = [c for c in SCORED if c in table.columns and c != "data_nll_nats"]
-    tests = [pairs(table, c) for c in (scored[:1] + [c for c in NLL if c in scored])[:2]]
+    tested = [next((c for c in kind if c in table.columns), None) for kind in (QUALITY, NLL)]  # its quality, its NLL
+    tests = [pairs(table, c) for c in tested if c is not None]
     tests = pd.concat(tests, ignore_index=True) if tests else pd.DataFrame()
     write_table(
         tests, args.out.with_suffix("").with_name(args.out.stem + "_pairs.md"), title=f"{args.title}: pairs of methods",
