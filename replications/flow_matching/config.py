@@ -12,29 +12,11 @@ from shared.nets import MLPConfig, UNetConfig
 from shared.pipeline.experiment import ExperimentConfig
 from shared.pipeline.few_step_config import FewStepSamplerConfig
 from shared.pipeline.ode_config import EulerSamplerConfig, HeunSamplerConfig, LikelihoodConfig, ODESamplerConfig
+from shared.pipeline.path_config import OTPathConfig, PathConfig, RectifiedPathConfig  # noqa: F401 (re-exported)
 from shared.pipeline.train import TrainConfig
 
-
-@dataclass(frozen=True)
-class OTPathConfig:
-    """Lipman et al.'s conditional OT path x_t = (1 - (1 - sigma_min) t) x0 + t x1 (Eq. 20-23)."""
-
-    kind: Literal["ot"] = "ot"
-    sigma_min: float = 1e-4  # Eq. 20: std of p_1(x | x1); "small" in the paper, the value is ours (unverified)
-
-    def __post_init__(self):
-        if not 0 <= self.sigma_min < 1:
-            raise ValueError(f"path.sigma_min must be in [0, 1), got {self.sigma_min}")
-
-
-@dataclass(frozen=True)
-class RectifiedPathConfig:
-    """Liu et al.'s straight interpolation x_t = t x1 + (1 - t) x0 (Eq. 1)."""
-
-    kind: Literal["rectified"] = "rectified"
-
-
-PathConfig = OTPathConfig | RectifiedPathConfig
+# The path (PathConfig): Lipman's OT path or Liu's straight interpolation, in shared.pipeline.path_config (the
+# distillations of a flow build the same paths).
 
 
 @dataclass(frozen=True)

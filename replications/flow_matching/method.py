@@ -13,7 +13,7 @@ from replications.flow_matching.config import Config, PathConfig
 from replications.flow_matching.couplings import Coupling
 from replications.flow_matching.objective import FlowMatchingLoss
 from shared.maths.precond import ScaledTime, VelocityPrediction
-from shared.maths.processes.flow import AffinePath, OTPath, StraightPath
+from shared.maths.processes.flow import AffinePath
 from shared.nets import build_net
 from shared.pipeline.budgets import adaptive_ode, few_step, fixed_ode_steps
 from shared.pipeline.few_step_config import FEW_STEP_SAMPLERS
@@ -22,7 +22,7 @@ from shared.pipeline.method import Command, Method, Spec
 
 def build_path(cfg: PathConfig) -> AffinePath:
     """Lipman's OT path (Eq. 20) or Liu's straight interpolation (Eq. 1)."""
-    return OTPath(cfg.sigma_min) if cfg.kind == "ot" else StraightPath()
+    return cfg.build()
 
 
 def build_precond(path: AffinePath) -> VelocityPrediction:

@@ -9,6 +9,7 @@ Lipman et al. 2023, Sec. 4.1). The conversions live here and nowhere else:
     score  -> velocity:  v = alpha'_t x0_hat + sigma'_t eps_hat    (the path's flow; an SDE's Eq. 13, f - g^2 score / 2)
     velocity -> eps:     eps = (alpha_t v - alpha'_t x_t) / (alpha_t sigma'_t - alpha'_t sigma_t)
     velocity -> x0:      x0 = (sigma'_t x_t - sigma_t v) / (alpha_t sigma'_t - alpha'_t sigma_t)
+    x0     -> eps:       eps = (x_t - alpha_t x0) / sigma_t               (a consistency function, a denoiser)
 
 The last two solve x_t = alpha x0 + sigma eps, v = alpha' x0 + sigma' eps for (x0, eps); the determinant is -1 on
 flow matching's paths, so they hold at both ends. A velocity field with no Gaussian path (PFGM's log-z ODE, a
@@ -32,7 +33,7 @@ from torch import Tensor
 from shared.maths.processes.base import GaussianProcess
 from shared.utils import VectorField, append_dims
 
-Kind = Literal["score", "eps", "velocity"]
+Kind = Literal["score", "eps", "velocity", "x0"]
 
 
 class Field(abc.ABC):
@@ -143,6 +144,28 @@ class VelocityField(Field):
         return -self.eps(x, t) / self._path(t, x.ndim, "score")[1]
 
 
-FIELDS: dict[str, type[Field]] = {"score": ScoreField, "eps": EpsField, "velocity": VelocityField}
+class X0Field(Field):
+    """A model of the data itself, x0_hat = f(x_t, t) (a consistency function, Song et al. 2023; EDM's denoiser D):
+    eps_hat = (x_t - alpha_t x0_hat) / sigma_t, score = -eps_hat / sigma_t (undefined at sigma_t = 0, where no
+    sampler evaluates a field)."""
 
-__all__ = ["Field", "ScoreField", "EpsField", "VelocityField", "FIELDS", "Kind"]
+    kind = "x0"
+
+    def x0(self, x: Tensor, t: Tensor) -> Tensor:
+        return self.predict(x, t)
+
+    def x0_eps(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        a, s = self._path(t, x.ndim, "eps")
+        x0 = self.predict(x, t)
+        return x0, (x - a * x0) / s
+
+    def eps(self, x: Tensor, t: Tensor) -> Tensor:
+        return self.x0_eps(x, t)[1]
+
+    def score(self, x: Tensor, t: Tensor) -> Tensor:
+        return -self.eps(x, t) / self._path(t, x.ndim, "score")[1]
+
+
+FIELDS: dict[str, type[Field]] = {"score": ScoreField, "eps": EpsField, "velocity": VelocityField, "x0": X0Field}
+
+__all__ = ["Field", "ScoreField", "EpsField", "VelocityField", "X0Field", "FIELDS", "Kind"]

@@ -170,6 +170,8 @@ def _train(spec, cfg, config_path: Path, seed: int, out: Path, ddp, max_minutes,
     device = ddp.device
     torch.manual_seed(derive_seed(seed, "init"))  # identical initial weights on every rank
     method = build_method(spec, cfg, str(config_path))
+    if hasattr(method.loss, "initialize"):  # a distillation starts from its teacher (a resumed run: from its state)
+        method.loss.initialize(method.net)
     run_dir = out.parent
     n_params = sum(p.numel() for p in method.net.parameters())
     if ddp.is_main:

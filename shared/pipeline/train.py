@@ -207,8 +207,12 @@ def fit(
         on_snapshot: called on rank 0 with {"net", "ema", "step", "wall_s"} every ``cfg.snapshot_every`` steps and
             at the last step (when ``snapshot_every`` > 0): the caller writes the weights where it keeps them.
 
+    A loss with state of its own defines ``state_dict()`` / ``load_state_dict(d)`` (kept in the training state, so a
+    resumed run is exact) and ``after_step(net, step)``, called with the raw net after each optimizer step and EMA
+    update (``step``: the steps done).
+
     Returns:
-        The final state dict: {"net", "ema", "optimizer", "step", "wall_s", "extra"}.
+        The final state dict: {"net", "ema", "optimizer", "step", "wall_s", "extra"} (and "loss", as above).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -228,6 +232,8 @@ def fit(
         load_state(net, state["net"], state_path, "its weights do not fit this run's net", fix)
         load_state(ema, state["ema"], state_path, "its EMA weights do not fit this run's net", fix)
         load_state(opt, state["optimizer"], state_path, "its optimizer state does not fit this run's net", fix)
+        if "loss" in state and hasattr(loss, "load_state_dict"):  # a loss with state of its own (a target net)
+            loss.load_state_dict(state["loss"])
         step = int(state["step"])
         wall_before = float(state.get("wall_s", 0.0))  # training seconds of the earlier segments
         interval = state.get("log_interval") or {}  # the steps since the last log row, so the next row is exact
@@ -246,6 +252,7 @@ def fit(
             "net": net.state_dict(),
             "ema": ema.state_dict(),
             "optimizer": opt.state_dict(),
+            **({"loss": loss.state_dict()} if hasattr(loss, "state_dict") else {}),
             "step": step,
             "wall_s": elapsed(),  # training wall seconds over all resumed segments
             "extra": extra or {},
@@ -308,6 +315,8 @@ def fit(
         opt.step()
         ema.update_parameters(net)
         step += 1
+        if hasattr(loss, "after_step"):  # e.g. a consistency model's EMA target, a distillation's next teacher
+            loss.after_step(net, step)
         running.append(value.detach())
         for key, v in (loss.stats() if hasattr(loss, "stats") else {}).items():
             extras.setdefault(key, []).append(float(v))

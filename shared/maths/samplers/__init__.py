@@ -17,6 +17,7 @@ from shared.maths.ode import sample_euler, sample_flow, sample_heun
 from shared.maths.samplers.ancestral import sample_ancestral
 from shared.maths.samplers.annealed import inpaint_annealed_langevin, sample_annealed_langevin, sample_langevin
 from shared.maths.samplers.bound import BoundSampler, describe_value
+from shared.maths.samplers.consistency import sample_consistency
 from shared.maths.samplers.ddim import sample_ddim
 from shared.maths.samplers.denoise import Denoised, denoised
 from shared.maths.samplers.dpm_solver import sample_dpm_solver_2m, times_logsnr
@@ -51,6 +52,7 @@ SAMPLERS = {
     "ddim": sample_ddim,  # DDIM Eq. 12 / 16: eta= (0 deterministic, 1 ancestral)
     "heun_edm": sample_heun_edm,  # EDM Algorithm 1 (Heun, last step Euler); grid from times_karras
     "dpm_solver_2m": sample_dpm_solver_2m,  # DPM-Solver++(2M), Algorithm 2; grid from times_logsnr
+    "consistency": sample_consistency,  # consistency models' Algorithm 1 (1 NFE a grid step)
 }
 
 
@@ -81,6 +83,7 @@ __all__ = [
     "times_karras",
     "times_logsnr",
     "times_of_sigmas",
+    "sample_consistency",
     "sample_ddim",
     "sample_dpm_solver_2m",
     "sample_heun_edm",

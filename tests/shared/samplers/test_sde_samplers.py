@@ -96,8 +96,11 @@ def test_sampler_reproduces_gaussian_mixture(name, kind):
 
 
 def test_registry_covers_every_case():
-    # NCSN's Langevin samplers are checked against the mixture in test_annealed.py, the few-step ones in test_fewstep.py
-    assert set(CASES) | {"ald", "langevin"} | {"ddim", "heun_edm", "dpm_solver_2m"} == set(SAMPLERS)
+    # NCSN's Langevin samplers are checked against the mixture in test_annealed.py, the few-step ones in
+    # test_fewstep.py, consistency models' Algorithm 1 against the closed-form consistency function in
+    # tests/replications/test_consistency.py
+    others = {"ald", "langevin"} | {"ddim", "heun_edm", "dpm_solver_2m"} | {"consistency"}
+    assert set(CASES) | others == set(SAMPLERS)
 
 
 def test_pc_orders_differ_and_both_sample():
