@@ -28,18 +28,21 @@ class ObjectiveConfig:
 
     kind: "dsm" denoising score matching (the paper's, official configs/anneal.yml L7 ``algo: 'dsm'``) or "ssm"
     sliced score matching, variance reduced, Gaussian projections (the official code's other choice,
-    runners/anneal_runner.py L141-145 -> losses/sliced_sm.py ``anneal_sliced_score_estimation_vr``).
+    runners/anneal_runner.py L141-145 -> losses/sliced_sm.py ``anneal_sliced_score_estimation_vr``). Not in the
+    official code, for the side-by-side of ``objectives.py``: "ssm_plain" sliced score matching without the
+    variance reduction (Song et al. 2019, Eq. 7) and "esm" Hyvärinen's explicit objective with the exact Jacobian
+    trace (D backward passes; small D only). All three sliced / explicit kinds are ``shared.maths.score_matching``.
     """
 
-    kind: Literal["dsm", "ssm"] = "dsm"
+    kind: Literal["dsm", "ssm", "ssm_plain", "esm"] = "dsm"
     reduce: Literal["sum", "mean"] = "sum"  # DSM: Eq. 5's 1/2 ||.||^2 summed over dimensions (the official loss)
-    n_projections: int = 1  # SSM: projections per example (official n_particles = 1)
+    n_projections: int = 1  # ssm / ssm_plain: projections per example (official n_particles = 1)
 
     def __post_init__(self):
         if self.n_projections < 1:
             raise ValueError(f"objective.n_projections must be >= 1, got {self.n_projections}")
-        if self.kind == "ssm" and self.reduce != "sum":
-            raise ValueError("objective.reduce: sliced score matching sums over dimensions (its trace); use sum")
+        if self.kind != "dsm" and self.reduce != "sum":
+            raise ValueError(f"objective.reduce: {self.kind} sums over dimensions (its trace); use sum")
 
 
 @dataclass(frozen=True)

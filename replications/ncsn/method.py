@@ -14,10 +14,10 @@ from shared.maths.precond import LevelIndex, LogSigmaSteps, ScorePrediction
 from shared.maths.priors import UniformPrior
 from shared.maths.processes import DiscreteVE
 from shared.maths.samplers import bind, denoised
-from shared.maths.score_matching import SlicedScoreMatchingVR
+from shared.maths.score_matching import ExplicitScoreMatching, SlicedScoreMatching, SlicedScoreMatchingVR
 from shared.nets import build_net
 from shared.pipeline.budgets import by_overrides
-from shared.pipeline.method import Method, Spec
+from shared.pipeline.method import Command, Method, Spec
 
 
 def build_ladder(cfg: LadderConfig) -> DiscreteVE:
@@ -26,10 +26,15 @@ def build_ladder(cfg: LadderConfig) -> DiscreteVE:
 
 
 def build_loss(cfg: Config, ladder: DiscreteVE, precond: ScorePrediction):
-    """Eq. 6-7 (denoising, lambda = sigma^2, a level uniform per example) or its sliced counterpart."""
-    if cfg.objective.kind == "ssm":
-        return SlicedScoreMatchingVR(ladder, precond, cfg.objective.n_projections, "gaussian")
-    return DSMLoss(ladder, precond, SigmaSquared(), cfg.objective.reduce)
+    """Eq. 6-7 (denoising, lambda = sigma^2, a level uniform per example) or its sliced / explicit counterparts."""
+    o = cfg.objective
+    if o.kind == "ssm":
+        return SlicedScoreMatchingVR(ladder, precond, o.n_projections, "gaussian")
+    if o.kind == "ssm_plain":
+        return SlicedScoreMatching(ladder, precond, o.n_projections, "gaussian")
+    if o.kind == "esm":
+        return ExplicitScoreMatching(ladder, precond)
+    return DSMLoss(ladder, precond, SigmaSquared(), o.reduce)
 
 
 def build(cfg: Config) -> Method:
@@ -58,4 +63,10 @@ BUDGETS = {  # Algorithm 1 with T steps at each of the L levels: L * T NFE
     "ald": by_overrides(lambda cfg, nfe: [f"sample.n_steps_each={max(1, round(nfe / cfg.noise.L))}"])
 }
 
-SPEC = Spec(name="ncsn", config=Config, build=build, module=__name__, budgets=BUDGETS)
+COMMANDS = {
+    "objectives": Command(
+        "replications.ncsn.objectives", "DSM, explicit and sliced score matching side by side on 8gaussians"
+    )
+}
+
+SPEC = Spec(name="ncsn", config=Config, build=build, module=__name__, budgets=BUDGETS, commands=COMMANDS)
