@@ -117,12 +117,21 @@ def plot(rows: list[dict], out: Path, title: str) -> None:
         errorbar=("ci", 95),
     )  # several seeds of a run: their mean and a 95 % bootstrap band
     ax.set_xscale("log")
-    positive = finite["value"][finite["value"] > 0]
+    values = finite["value"]
+    positive = values[values > 0]
     if len(positive) and positive.max() / positive.min() > 30:  # log y; symlog where an unbiased estimate is <= 0
-        if (finite["value"] > 0).all():
+        if (values > 0).all():
             ax.set_yscale("log")
         else:
             ax.set_yscale("symlog", linthresh=float(positive.quantile(0.1)))
+    # a sampler that diverges at a few NFE (an ODE solved in one or two Euler steps) would squeeze every other line
+    # into the bottom row: the axis stops at 30x the 90th percentile, and the title counts the points above it
+    cap = 30 * float(positive.quantile(0.9)) if len(positive) else None
+    above = int((values > cap).sum()) if cap is not None else 0
+    if above:
+        low = float(values.min())
+        ax.set_ylim(bottom=low * 1.5 if low < 0 else low / 1.5, top=cap)
+        title = f"{title}\n{above} point(s) above {cap:.3g} are off the scale (the CSV has them)"
     ax.set_xlabel("NFE per sample (measured)")
     ax.set_ylabel(f"{finite['metric'].iloc[0] if len(finite) else 'quality'} (lower is better)")
     ax.set_title(title, fontsize=9)

@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-REPLICATIONS = ("ddpm", "ffjord", "flow_matching", "ncsn", "pfgm", "score_sde")
+REPLICATIONS = (
+    "consistency",
+    "ddpm",
+    "ffjord",
+    "flow_matching",
+    "ncsn",
+    "pfgm",
+    "progressive_distillation",
+    "score_sde",
+)
 
 # module -> argv with placeholders: {ckpt} {samples} {metrics} {config} are inputs, {out} the output path (given a
 # suffix where the module wants one). Every argv is otherwise valid, so that each case's error is the one injected.
@@ -23,6 +32,7 @@ ENTRY_POINTS = {
     "replications.flow_matching.reflow": "--ckpt {ckpt} --out {out}/checkpoint.pt",
     "replications.ncsn.inpaint": "--ckpt {ckpt} --out {out}.png",
     "replications.ncsn.mixture_figure": "--out {out}.png",
+    "replications.ncsn.objectives": "--config {config} --out {out}.md",
     "replications.ncsn.score_figure": "--out {out}.png",
     "replications.pfgm.exact_figures": "disk --out {out}.png",
     "replications.pfgm.hemisphere": "--config {config}",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or shutil.which("snakemake")
-METHODS = {"ddpm": "ddpm", "ncsn": "ncsn", "vp": "score_sde", "ffjord": "ffjord"}
+METHODS = {"ddpm": "ddpm", "ncsn": "ncsn", "vp": "score_sde", "ffjord": "ffjord", "fm": "flow_matching"}
 
 
 def test_every_pair_has_a_chain_with_the_same_net_and_budget(tmp_path):
@@ -37,7 +37,12 @@ def test_every_pair_has_a_chain_with_the_same_net_and_budget(tmp_path):
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
     train_cmds = [line for line in out.splitlines() if " train --config " in line and "--experiment compare_" in line]
-    assert len(train_cmds) == 2 * len(METHODS) * 2  # data sets x methods x seeds
+    assert len(train_cmds) == 2 * len(METHODS) * 2 + 2  # data sets x methods x seeds, and the distillation's 2 seeds
+    # a distillation waits for its teacher's run (same data set, same seed) and is told where it is
+    for seed in (0, 1):
+        cd = next(c for c in train_cmds if "--experiment compare_8gaussians_cd " in c and f"--seed {seed} " in c)
+        assert f"--set objective.teacher={tmp_path}/flow_matching/compare_8gaussians_fm/seed{seed}/checkpoint.pt" in cd
+    assert "compare_digits_cd" not in out  # `datasets:` keeps it to 8gaussians
     for dataset in ("8gaussians", "digits"):
         nets, budgets = set(), set()
         for method, rep in METHODS.items():
@@ -68,12 +73,16 @@ def test_every_pair_has_a_chain_with_the_same_net_and_budget(tmp_path):
         table_cmd = next(
             c for c in out.splitlines() if "shared.report.compare table" in c and f"compare_{dataset}.md" in c
         )
-        assert len(re.findall(r"compare_\w+/seed\d/metrics\.json", table_cmd)) == 2 * len(METHODS)
+        extra = 2 if dataset == "8gaussians" else 0  # the distillation's two seeds
+        assert len(re.findall(r"compare_\w+/seed\d/metrics\.json", table_cmd)) == 2 * len(METHODS) + extra
         # the data's floor, one per seed, is the table's "data" row
         assert len(re.findall(rf"floor/{dataset}/seed\d/metrics\.json", table_cmd)) == 2
         assert f"shared.pipeline.floor --ckpt {tmp_path}/ddpm/compare_{dataset}_ddpm/seed1/checkpoint.pt" in out
     # learning curves where the data set asks for them: a curve per run and seed, one figure
-    assert len(re.findall(r"shared\.pipeline\.curve --ckpt \S+compare_8gaussians_\w+/seed\d/", out)) == 2 * len(METHODS)
+    assert (
+        len(re.findall(r"shared\.pipeline\.curve --ckpt \S+compare_8gaussians_\w+/seed\d/", out))
+        == 2 * len(METHODS) + 2
+    )
     assert f"{tmp_path}/figures/learning_curves_8gaussians.png" in out
     assert "learning_curves_digits" not in out and "compare_digits_ddpm/seed0/curve.csv" not in out
     # a budget in seconds reaches every run's training and the table's title says it

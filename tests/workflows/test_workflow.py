@@ -39,8 +39,12 @@ def test_paper_config_builds_a_dag():
     out = res.stdout + res.stderr
     assert "results/ddpm/cifar10/seed0/samples/45000-49999.npz" in out  # 50k samples in 10 shards of 5000
     jobs = _job_counts(out)
-    assert (jobs["train"], jobs["reflow"], jobs["evaluate"]) == (11, 1, 16), jobs
+    assert (jobs["train"], jobs["reflow"], jobs["evaluate"]) == (13, 1, 18), jobs  # 2 of the 13: distillations
     assert not any(name.startswith("compare") for name in jobs) and "compare_" not in out
+    # each distillation trains after its teacher, flow matching's CIFAR-10 run (the same seed)
+    for rep in ("consistency", "progressive_distillation"):
+        assert f"results/{rep}/cifar10/seed0/checkpoint.pt" in out
+    assert out.count("input: replications/flow_matching/configs/cifar10.yaml") == 1  # the teacher, trained once
 
 
 def test_the_cifar10_comparison_builds_its_own_dag():

@@ -72,6 +72,20 @@ def base_experiment(rep, exp):
     return exp
 
 
+def teacher_of(rep, exp):
+    """(replication, experiment) of the run whose final checkpoint teaches a distillation run, or None."""
+    if (rep, exp) in COMPARE_RUNS:
+        return COMPARE_RUNS[(rep, exp)].get("teacher")
+    run = run_entry(rep, exp)
+    return tuple(re.split(r"[/]", run["teacher"], maxsplit=1)) if run and run.get("teacher") else None  # rep/exp
+
+
+def teacher_checkpoint(wildcards):
+    """[the teacher's final checkpoint, same seed] of a distillation run, else []."""
+    teacher = teacher_of(wildcards.rep, wildcards.exp)
+    return [f"{RESULTS}/{teacher[0]}/{teacher[1]}/seed{wildcards.seed}/checkpoint.pt"] if teacher else []
+
+
 def trained_experiment(rep, exp):
     """The experiment whose checkpoint a run samples: its own, or a variant run's `checkpoint_of`."""
     run = None if (rep, exp) in COMPARE_RUNS else run_entry(rep, exp)
@@ -225,10 +239,19 @@ def _compare_runs():
         names = [item["name"] for item in COMPARE.get(key) or []]
         if len(set(names)) != len(names):
             raise ValueError(f"workflow config: compare: {key}: names must be unique, got {names}")
+    by_name = {m["name"]: m for m in COMPARE.get("methods") or []}
+    for m in COMPARE.get("methods") or []:
+        if m.get("teacher") and (m["teacher"] not in by_name or by_name[m["teacher"]].get("teacher")):
+            raise ValueError(
+                f"workflow config: compare: method '{m['name']}': teacher '{m['teacher']}' is not a method of this list "
+                "that trains from data"
+            )
     for d in COMPARE.get("datasets") or []:
         name = d["name"]
         for m in COMPARE.get("methods") or []:
             method_name = m["name"]
+            if m.get("datasets") and name not in m["datasets"]:
+                continue
             rep, base = m["replication"], (m.get("experiment") or {}).get(name, d["experiment"])
             path = f"replications/{rep}/configs/{base}.yaml"
             if rep not in REPLICATIONS or not os.path.isfile(path):
@@ -250,6 +273,9 @@ def _compare_runs():
                 "base": base, "overrides": overrides, "seeds": COMPARE.get("seeds", [0]),
                 "n_samples": d.get("n_samples", config["sample"]["n_samples"]),
             }
+            if m.get("teacher"):
+                teacher = by_name[m["teacher"]]
+                runs[(rep, exp)]["teacher"] = (teacher["replication"], f"compare_{name}_{teacher['name']}")
     return runs
 
 
@@ -303,6 +329,9 @@ def compare_budget(name):
     for flag, words in (("own_net", "own net"), ("own_train", "own training budget")):
         names = [m["name"] for m in methods if m.get(flag)]
         text += f"; {words}: {', '.join(names)}" if names else ""
+    present = {r["method"] for r in compare_of(name)}
+    taught = [f"{m['name']} from {m['teacher']}" for m in methods if m.get("teacher") and m["name"] in present]
+    text += f"; distilled (the teacher's run, then this budget): {', '.join(taught)}" if taught else ""
     by_name = {m["name"]: m for m in methods}
     changed = []
     for r in compare_of(name):

@@ -6,6 +6,7 @@
 rule train:
     input:
         config=lambda wc: config_file(wc.rep, wc.exp),
+        teacher=teacher_checkpoint,  # a distillation's teacher (`teacher` in the workflow config), else nothing
     output:
         ckpt=f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/checkpoint.pt",
     conda:
@@ -21,10 +22,11 @@ rule train:
     params:
         launch=launcher("train"),
         overrides=lambda wc: train_overrides(wc.rep, wc.exp),
+        teacher=lambda wc, input: f"--set objective.teacher={input.teacher}" if input.teacher else "",
         budget=lambda wc, resources: time_budget(resources),
     shell:
         "OMP_NUM_THREADS={threads} {params.launch} -m replications.{wildcards.rep} train --config {input.config} "
-        "{params.overrides} --seed {wildcards.seed} --out {output.ckpt} ${{SLURM_JOB_ID:+{params.budget}}} >> {log} 2>&1"
+        "{params.overrides} {params.teacher} --seed {wildcards.seed} --out {output.ckpt} ${{SLURM_JOB_ID:+{params.budget}}} >> {log} 2>&1"
 
 
 # A reflowed run (`reflow_of` in the workflow config): pairs from the parent run's flow, then training on them
