@@ -57,9 +57,13 @@ def build(cfg: Config) -> Method:
     )
 
 
+FEW_STEPS = (1, 2, 4, 8)  # the budgets a one- or few-step model is measured at (whatever the sweep's own grid)
+
 BUDGETS = {
     # Algorithm 1 at k evaluations: k NFE (the default levels between the boundary and T)
-    "consistency": by_overrides(lambda cfg, nfe: [f"sample={{kind: consistency, n_steps: {max(1, int(nfe))}}}"]),
+    "consistency": by_overrides(
+        lambda cfg, nfe: [f"sample={{kind: consistency, n_steps: {max(1, int(nfe))}}}"], values=FEW_STEPS
+    ),
 }
 
 SPEC = Spec(name="consistency", config=Config, build=build, module=__name__, budgets=BUDGETS)

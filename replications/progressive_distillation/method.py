@@ -33,9 +33,13 @@ def build(cfg: Config) -> Method:
     )
 
 
+FEW_STEPS = (1, 2, 4, 8)  # the budgets a one- or few-step model is measured at (whatever the sweep's own grid)
+
 BUDGETS = {
     # DDIM at k steps of the last student (distilled for objective.final_steps; other k are off its training)
-    "progressive": by_overrides(lambda cfg, nfe: [f"sample={{kind: ddim, n_steps: {max(1, int(nfe))}}}"]),
+    "progressive": by_overrides(
+        lambda cfg, nfe: [f"sample={{kind: ddim, n_steps: {max(1, int(nfe))}}}"], values=FEW_STEPS
+    ),
 }
 
 SPEC = Spec(name="progressive_distillation", config=Config, build=build, module=__name__, budgets=BUDGETS)

@@ -1,13 +1,14 @@
 """Image data sets as uint8 tensors (N, C, H, W): scikit-learn's 8x8 digits, MNIST (LeCun et al., 1998), CIFAR-10.
 
 "digits" ships with scikit-learn (no download; the offline stand-in for small runs and tests). MNIST and CIFAR-10 are
-read through torchvision's dataset classes from ``root`` and are only downloaded when asked to. torchvision and
-scikit-learn are imported lazily, when a set is loaded.
+read through torchvision's dataset classes from ``root`` and are only downloaded when asked to. torchvision is imported
+lazily, when a set is loaded; scikit-learn not at all: the digits are read from its own data file.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -34,10 +35,25 @@ def image_shape(name: str) -> tuple[int, int, int]:
     return _SHAPES[name]
 
 
-def _load_digits(split: str) -> Tensor:
-    from sklearn.datasets import load_digits
+def digits_table() -> tuple[Tensor, Tensor]:
+    """scikit-learn's bundled 8x8 digits as ``load_digits`` gives them: images (1797, 8, 8) float64 with integer
+    values 0..16 and labels (1797,) int64, read from the package's own data file (sklearn/datasets/data/digits.csv.gz:
+    64 pixel columns then the label) without importing scikit-learn, whose import costs ~1.5 s in every job that
+    reads digits (tests/shared/data check the two agree)."""
+    import importlib.util
 
-    values = torch.from_numpy(load_digits().images)  # (1797, 8, 8) float64, integers 0..16
+    import numpy as np
+
+    spec = importlib.util.find_spec("sklearn")  # locates the package; imports nothing
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the digits data set ships with scikit-learn: pip install scikit-learn")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
+    table = np.loadtxt(path, delimiter=",")
+    return torch.from_numpy(table[:, :-1].reshape(-1, 8, 8)), torch.from_numpy(table[:, -1].astype(np.int64))
+
+
+def _load_digits(split: str) -> Tensor:
+    values = digits_table()[0]  # (1797, 8, 8) float64, integers 0..16
     images = torch.round(values * (255.0 / 16.0)).to(torch.uint8).unsqueeze(1)
     perm = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(_DIGITS_SEED))
     n_train = int(_DIGITS_TRAIN_FRACTION * images.shape[0])

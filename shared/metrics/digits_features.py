@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from shared.data.images import load_images
+from shared.data.images import digits_table, load_images
 from shared.io.artifacts import check_output, load_feature_net, load_state
 from shared.io.atomic import save_torch
 from shared.metrics.fid import frechet_distance, frechet_with_stderr, stats
@@ -77,14 +77,11 @@ class DigitsClassifier(nn.Module):
 
 def digits_split() -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """(train images, train labels, test images, test labels) of the fixed 80/20 digits split, images uint8."""
-    from sklearn.datasets import load_digits
-
-    labels = torch.from_numpy(load_digits().target).long()
+    values, labels = digits_table()
     perm = torch.randperm(labels.shape[0], generator=make_generator(0))
     n_train = int(0.8 * labels.shape[0])
     train, test = load_images("digits", "train"), load_images("digits", "test")
     # load_images uses the same seed-0 permutation; check so the labels cannot silently drift from the images.
-    values = torch.from_numpy(load_digits().images)
     check = torch.round(values * (255.0 / 16.0)).to(torch.uint8).unsqueeze(1)[perm]
     if not (torch.equal(check[:n_train], train) and torch.equal(check[n_train:], test)):
         raise RuntimeError("shared.data.images digits split differs from the seed-0 80/20 permutation assumed here")

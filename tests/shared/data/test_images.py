@@ -85,3 +85,15 @@ def test_fake_mnist(tmp_path: Path) -> None:
     test = load_images("mnist", "test", root=str(tmp_path))
     assert train.shape == (5, 1, 28, 28) and train.dtype == torch.uint8
     assert torch.equal(train[:, 0], images["train"]) and torch.equal(test[:, 0], images["t10k"])
+
+
+def test_digits_are_read_as_scikit_learn_loads_them() -> None:
+    """The digits come from scikit-learn's own data file without importing it: the same images and labels."""
+    from sklearn.datasets import load_digits
+
+    from shared.data.images import digits_table
+
+    images, labels = digits_table()
+    reference = load_digits()
+    assert torch.equal(images, torch.from_numpy(reference.images))
+    assert torch.equal(labels, torch.from_numpy(reference.target).long())
