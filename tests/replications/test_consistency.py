@@ -8,8 +8,9 @@ f*(x_t, t) = MU + sqrt(V_e / V_t) (x_t - alpha_t MU) / alpha_e, and E[x0 | x_t] 
 """
 
 import math
-import subprocess
+import runpy
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -29,6 +30,7 @@ from shared.nets import MLPConfig, build_net
 from shared.pipeline.teacher import load_teacher
 from shared.utils import append_dims
 
+ROOT = Path(__file__).resolve().parents[2]
 F64 = torch.float64
 MU = torch.tensor([1.0, -0.5], dtype=F64)
 S = 0.6
@@ -177,20 +179,15 @@ def test_the_distillation_target_moves_as_its_ema():
     )
 
 
-def test_a_missing_or_mismatched_teacher_is_a_config_error(tmp_path):
+def test_a_missing_teacher_is_one_line_exit_2_before_any_file(tmp_path, capsys, monkeypatch):
     with pytest.raises(ConfigError, match="objective.teacher: name the teacher"):
         load_teacher("", "objective.teacher", PATH)
     out = tmp_path / "cd" / "checkpoint.pt"
-    cmd = [
-        sys.executable,
-        "-m",
-        "replications.consistency",
-        "train",
-        "--config",
-        "replications/consistency/configs/smoke_toy.yaml",
-        "--out",
-        str(out),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "objective.teacher" in done.stderr.strip().splitlines()[-1], done.stderr
+    config = "replications/consistency/configs/smoke_toy.yaml"
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "argv", ["replications.consistency", "train", "--config", config, "--out", str(out)])
+    with pytest.raises(SystemExit) as exit_:  # ``python -m replications.consistency train``, in this process
+        runpy.run_module("replications.consistency", run_name="__main__", alter_sys=True)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and len(err) == 1 and "objective.teacher" in err[0], err
     assert not out.parent.exists() or not any(out.parent.iterdir())  # nothing that looks finished
