@@ -22,6 +22,7 @@ include: "workflows/rules/evaluate.smk"
 include: "workflows/rules/report.smk"
 include: "workflows/rules/extras.smk"
 include: "workflows/rules/compare.smk"
+include: "workflows/rules/objectives.smk"
 
 
 rule all:
@@ -30,3 +31,4 @@ rule all:
         figure_dirs(),
         EXTRA_TARGETS,
         compare_targets(),
+        objectives_targets(),

@@ -114,3 +114,46 @@ def test_a_bad_set_is_refused_in_one_line_before_any_output(tmp_path, capsys, ov
     assert exit_.value.code == 2 and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and key in err, err
     assert not list(tmp_path.iterdir())
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_several_seeds_give_intervals_and_each_seed_the_numbers_of_its_own_run(tmp_path):
+    tiny = [a for s in TINY for a in ("--set", s)]
+    for folder in ("two", "one"):
+        (tmp_path / folder).mkdir()
+    run(tmp_path / "two", "--seeds", "0", "1", *tiny)
+    run(tmp_path / "one", "--seed", "1", *tiny)
+    table = (tmp_path / "two" / "objectives.md").read_text()
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and "objective |" not in line]
+    assert len(rows) == 4 and all(" ± " in cell for row in rows for cell in row[1:6])
+    assert "n = 2 seeds, mean ± 95 % t-interval half-width" in table and "seeds 0, 1)" in table
+    per_seed = read_csv(tmp_path / "two" / "objectives_seeds.csv")
+    assert [(r["seed"], r["kind"]) for r in per_seed] == [(s, k) for s in "01" for k in obj.KINDS]
+    alone = read_csv(tmp_path / "one" / "objectives.csv")
+    timed = {"s_per_step", "train_wall_s"}  # wall-clock: the only columns a rerun moves
+    for r, ref in zip(per_seed[4:], alone):
+        assert r.keys() - {"seed"} == ref.keys() and r["kind"] == ref["kind"]
+        for key in ref.keys() - timed - {"kind", "objective"}:
+            assert float(r[key]) == pytest.approx(float(ref[key]), rel=1e-9, abs=1e-12), key
+    summary = read_csv(tmp_path / "two" / "objectives.csv")
+    fisher = [float(r["fisher_mean"]) for r in per_seed]
+    for i, r in enumerate(summary):
+        assert float(r["fisher_mean"]) == pytest.approx((fisher[i] + fisher[i + 4]) / 2)
+        assert float(r["fisher_mean_hw"]) > 0 and r["n_seeds"] == "2" and "fisher_sigma_0.01_hw" in r
+    report = json.loads((tmp_path / "two" / "objectives.json").read_text())
+    assert list(report["seeds"]) == ["0", "1"] and "seed" not in report
+    assert len(report["seeds"]["1"]["rows"][3]["fisher_per_level"]) == 10
+    assert (tmp_path / "two" / "objectives.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("seeds", [("--seed", "0", "--seeds", "0", "1"), ("--seeds", "1", "1")])
+def test_seed_with_seeds_or_a_seed_twice_is_refused_in_one_line(tmp_path, capsys, seeds):
+    with pytest.raises(SystemExit) as exit_:
+        run(tmp_path, *seeds)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1 and "--seeds" in err, err
+    assert not list(tmp_path.iterdir())

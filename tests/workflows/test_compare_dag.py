@@ -43,6 +43,10 @@ def test_every_pair_has_a_chain_with_the_same_net_and_budget(tmp_path):
         cd = next(c for c in train_cmds if "--experiment compare_8gaussians_cd " in c and f"--seed {seed} " in c)
         assert f"--set objective.teacher={tmp_path}/flow_matching/compare_8gaussians_fm/seed{seed}/checkpoint.pt" in cd
     assert "compare_digits_cd" not in out  # `datasets:` keeps it to 8gaussians
+    # smoke.yaml's `objectives:` (kept by this config): NCSN's objectives side by side, its config file an input
+    objectives = next(line for line in out.splitlines() if "python -m replications.ncsn objectives" in line)
+    assert "--config replications/ncsn/configs/smoke_toy.yaml --seeds 0 " in objectives
+    assert f"--out {tmp_path}/ncsn/objectives/objectives.md" in objectives
     for dataset in ("8gaussians", "digits"):
         nets, budgets = set(), set()
         for method, rep in METHODS.items():

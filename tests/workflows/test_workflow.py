@@ -41,6 +41,7 @@ def test_paper_config_builds_a_dag():
     jobs = _job_counts(out)
     assert (jobs["train"], jobs["reflow"], jobs["evaluate"]) == (13, 1, 18), jobs  # 2 of the 13: distillations
     assert not any(name.startswith("compare") for name in jobs) and "compare_" not in out
+    assert "objectives" not in jobs  # `objectives: null`: a smoke / study table
     # each distillation trains after its teacher, flow matching's CIFAR-10 run (the same seed)
     for rep in ("consistency", "progressive_distillation"):
         assert f"results/{rep}/cifar10/seed0/checkpoint.pt" in out

@@ -371,6 +371,16 @@ def compare_targets():
 _check_runs()
 
 
+# ---- NCSN's score-matching objectives side by side (config["objectives"]; the rule is in objectives.smk) ----
+
+OBJECTIVES = config.get("objectives") or {}
+
+
+def objectives_targets():
+    """The objectives' table and figure when the workflow config asks for them."""
+    return [f"{RESULTS}/ncsn/objectives/objectives.md", f"{RESULTS}/ncsn/objectives/objectives.png"] if OBJECTIVES else []
+
+
 # ---- per-paper extra targets (replications/<paper>/targets.yaml; the rule is in extras.smk) ----
 
 
