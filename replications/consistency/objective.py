@@ -56,6 +56,7 @@ class ConsistencyLoss(abc.ABC):
         self.process, self.precond, self.metric, self.rho = process, precond, metric, rho
         self.target: nn.Module | None = None
         self.step = 0  # optimizer steps done (the schedule's k)
+        self._grid_key, self._grid = None, None  # the last grid and its (N, device, dtype)
 
     @abc.abstractmethod
     def n_points(self, step: int) -> int:
@@ -72,7 +73,7 @@ class ConsistencyLoss(abc.ABC):
     def grid(self, n: int, like: Tensor) -> Tensor:
         """``consistency_grid`` of n points on ``like``'s device and dtype (kept until N changes)."""
         key = (n, like.device, like.dtype)
-        if getattr(self, "_grid_key", None) != key:
+        if self._grid_key != key:
             self._grid_key, self._grid = key, consistency_grid(self.process, n, self.rho).to(like.device, like.dtype)
         return self._grid
 

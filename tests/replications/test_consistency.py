@@ -191,3 +191,25 @@ def test_a_missing_teacher_is_one_line_exit_2_before_any_file(tmp_path, capsys, 
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code == 2 and len(err) == 1 and "objective.teacher" in err[0], err
     assert not out.parent.exists() or not any(out.parent.iterdir())  # nothing that looks finished
+
+
+def test_a_teacher_on_another_path_or_net_is_refused_naming_the_key(monkeypatch):
+    """The teacher must sit on the student's path (alpha, sigma compared at a few times) and fit its net."""
+    import shared.pipeline.runner as runner
+    from shared.maths.processes.flow import StraightPath
+    from shared.pipeline.teacher import start_from
+
+    net = build_net(MLPConfig(hidden=8, depth=1, emb_dim=8), (2,))
+    teacher = SimpleNamespace(net=net, field=VelocityPrediction(ScaledTime(999.0), StraightPath()).field(net))
+    monkeypatch.setattr(runner, "load_run", lambda path: SimpleNamespace(method=teacher))
+    with pytest.raises(ConfigError, match=r"objective.teacher: the teacher t.pt is trained on .*; set path"):
+        load_teacher("t.pt", "objective.teacher", PATH)
+    assert load_teacher("t.pt", "objective.teacher", StraightPath()) is teacher  # the same path passes
+    wider = build_net(MLPConfig(hidden=16, depth=1, emb_dim=8), (2,))
+    field = VelocityPrediction(ScaledTime(999.0), StraightPath()).field(wider)
+    with pytest.raises(ConfigError, match="objective.teacher: the teacher's net does not fit .*; set net"):
+        start_from(wider, field, teacher, "objective.teacher", (2,))
+    student = build_net(MLPConfig(hidden=8, depth=1, emb_dim=8), (2,))
+    other = VelocityPrediction(ScaledTime(1.0), StraightPath()).field(student)  # another condition scale
+    with pytest.raises(ConfigError, match="objective.teacher: the teacher's parametrization differs"):
+        start_from(student, other, teacher, "objective.teacher", (2,))
