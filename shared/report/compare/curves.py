@@ -49,9 +49,10 @@ def main(argv: list[str] | None = None) -> None:
         by_step = g.groupby("step")
         mean, low, high = by_step["score"].mean(), by_step["score"].min(), by_step["score"].max()
         seconds = by_step["train_wall_s"].mean()
-        color = f"C{i % 10}"
+        color = f"C{i % 10}"  # past ten methods the colours repeat: squares on dashed lines tell those apart
+        style = "o-" if i < 10 else "s--"
         for ax, x in ((axes[0], mean.index), (axes[1], seconds.loc[mean.index])):
-            ax.plot(x, mean.values, "o-", ms=3, color=color, label=f"{method} (n = {g['source'].nunique()})")
+            ax.plot(x, mean.values, style, ms=3, color=color, label=f"{method} (n = {g['source'].nunique()})")
             ax.fill_between(x, low.values, high.values, color=color, alpha=0.15, lw=0)
     floor = [load_metrics(f)["metrics"].get(metric, {}).get("value") for f in args.floor or []]
     floor = [v for v in floor if v is not None]
