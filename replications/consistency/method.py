@@ -13,7 +13,7 @@ from shared.maths.precond import ScaledTime, VelocityPrediction
 from shared.maths.processes.base import GaussianProcess
 from shared.maths.samplers import bind, sigmas_karras, times_of_sigmas
 from shared.nets import build_net
-from shared.pipeline.budgets import by_overrides
+from shared.pipeline.budgets import FEW_STEPS, by_overrides
 from shared.pipeline.method import Method, Spec
 
 
@@ -56,8 +56,6 @@ def build(cfg: Config) -> Method:
         info={"steps": cfg.sample.n_steps},
     )
 
-
-FEW_STEPS = (1, 2, 4, 8)  # the budgets a one- or few-step model is measured at (whatever the sweep's own grid)
 
 BUDGETS = {
     # Algorithm 1 at k evaluations: k NFE (the default levels between the boundary and T)

@@ -8,7 +8,7 @@ from replications.progressive_distillation.config import Config
 from replications.progressive_distillation.objective import ProgressiveDistillation
 from shared.maths.precond import ScaledTime, VelocityPrediction
 from shared.nets import build_net
-from shared.pipeline.budgets import by_overrides
+from shared.pipeline.budgets import FEW_STEPS, by_overrides
 from shared.pipeline.method import Method, Spec
 
 
@@ -32,8 +32,6 @@ def build(cfg: Config) -> Method:
         info={"steps": cfg.sample.n_steps},
     )
 
-
-FEW_STEPS = (1, 2, 4, 8)  # the budgets a one- or few-step model is measured at (whatever the sweep's own grid)
 
 BUDGETS = {
     # DDIM at k steps of the last student (distilled for objective.final_steps; other k are off its training)

@@ -23,6 +23,10 @@ import torch
 from shared.config import apply_overrides, from_dict
 from shared.pipeline.method import Method
 
+FEW_STEPS = (1, 2, 4, 8)
+"""The budgets a one- or few-step model (a consistency model, a distilled student) is measured at, whatever the sweep's
+own NFE grid: its family's ``Budget.values``."""
+
 
 @dataclass(frozen=True)
 class Budget:
