@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from replications.consistency.config import Config, DistillationConfig, SamplerConfig
-from replications.consistency.objective import ConsistencyDistillation, ConsistencyTraining
+from replications.consistency.objective import ConsistencyDistillation, ConsistencyTraining, level_range
 from replications.consistency.precond import BoundaryCondition
 from shared.maths.precond import ScaledTime, VelocityPrediction
 from shared.maths.processes.base import GaussianProcess
@@ -21,8 +21,7 @@ def sample_grid(process: GaussianProcess, cfg: SamplerConfig) -> torch.Tensor:
     """Algorithm 1's times (n_steps + 1,): the noise end, tau_1 > ... > tau_{n-1} (``cfg.levels`` or Karras levels
     strictly between the boundary and ``cfg.sigma_max``), the boundary."""
     top, end = process.t_top, process.t_data
-    both = torch.tensor([end, top], dtype=torch.float64)
-    s_min, s_top = (process.sigma(both) / process.alpha(both)).tolist()
+    s_min, s_top = level_range(process)
     if cfg.levels is not None:
         levels = torch.tensor(cfg.levels, dtype=torch.float64)
     else:

@@ -26,14 +26,21 @@ from shared.pipeline.teacher import load_teacher, start_from
 from shared.utils import randn_like
 
 
+def level_range(process: GaussianProcess) -> tuple[float, float]:
+    """(s_min, s_top): the noise-to-signal ratios sigma / alpha at the boundary (the path's data end) and at its top
+    (``process.t_top``, the last finite level before flow matching's noise end)."""
+    both = torch.tensor([process.t_data, process.t_top], dtype=torch.float64)
+    s_min, s_top = (process.sigma(both) / process.alpha(both)).tolist()
+    return s_min, s_top
+
+
 def consistency_grid(process: GaussianProcess, n_points: int, rho: float = 7.0, s_max: float = 80.0) -> Tensor:
     """N = ``n_points`` times (N,) float64 from the noise end to the boundary (the path's data end): the noise end
     first (where sampling starts: the prior's time), then N - 1 Karras levels (Eq. 5, exponent ``rho``) of the
     noise-to-signal ratio from ``s_max`` (the paper's T = 80, capped by the path's own top) down to the boundary's,
     as times of the path (N = 2: the noise end and the boundary)."""
     top, end = process.t_top, process.t_data
-    both = torch.tensor([end, top], dtype=torch.float64)
-    s_min, s_top = (process.sigma(both) / process.alpha(both)).tolist()
+    s_min, s_top = level_range(process)
     first = torch.tensor([process.t_noise], dtype=torch.float64)
     if n_points < 3:
         return torch.cat([first, torch.tensor([end], dtype=torch.float64)])
@@ -172,4 +179,4 @@ class ConsistencyTraining(ConsistencyLoss):
         return self.process.perturb(x0, s, z)
 
 
-__all__ = ["ConsistencyDistillation", "ConsistencyLoss", "ConsistencyTraining", "consistency_grid"]
+__all__ = ["ConsistencyDistillation", "ConsistencyLoss", "ConsistencyTraining", "consistency_grid", "level_range"]

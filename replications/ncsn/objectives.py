@@ -57,7 +57,7 @@ from replications.ncsn.config import Config
 from replications.ncsn.method import SPEC, build_ladder
 from shared.config import ConfigError, InputError, load, to_dict
 from shared.data.source import DataSource
-from shared.data.toy2d import _GAUSS_DIV, _GAUSS_STD, _gauss_means
+from shared.data.toy2d import gaussians_components
 from shared.entry import command_parser
 from shared.io.artifacts import check_output
 from shared.io.atomic import save_json, save_text
@@ -96,9 +96,9 @@ ScoreFn = Callable[[Tensor, Tensor], Tensor]
 
 def eight_gaussians() -> GaussianMixture:
     """The "8gaussians" toy as a mixture: equal weights, the means of ``shared.data.toy2d``, std 0.5 / 1.414."""
-    var = (_GAUSS_STD / _GAUSS_DIV) ** 2
+    means, var = gaussians_components(torch.float64)
     eye = torch.eye(2, dtype=torch.float64)
-    return GaussianMixture(torch.ones(8), _gauss_means(dtype=torch.float64), var * eye.expand(8, 2, 2).clone())
+    return GaussianMixture(torch.ones(8), means, var * eye.expand(8, 2, 2).clone())
 
 
 def level_times(ladder: DiscreteVE) -> Tensor:

@@ -108,6 +108,12 @@ def sample_toy(name: str, n: int, generator: torch.Generator) -> Tensor:
     return _polar(r, 2.0 * math.pi * rand(n)) + _RING_STD * randn(n, 2)
 
 
+def gaussians_components(dtype: torch.dtype = torch.float32) -> tuple[Tensor, float]:
+    """The "8gaussians" toy as an equal-weight mixture: its means (8, 2) and the variance of every (isotropic)
+    component, (0.5 / 1.414)^2 (what ``sample_toy`` draws and ``toy_log_density`` evaluates)."""
+    return _gauss_means(dtype=dtype), (_GAUSS_STD / _GAUSS_DIV) ** 2
+
+
 def toy_log_density(name: str, x: Tensor) -> Tensor | None:
     """Exact log-density of a toy set where it has a closed form.
 
@@ -128,8 +134,8 @@ def toy_log_density(name: str, x: Tensor) -> Tensor | None:
     """
     _check_name(name)
     if name == "8gaussians":
-        var = (_GAUSS_STD / _GAUSS_DIV) ** 2
-        sq = ((x[:, None, :] - _gauss_means(x.device, x.dtype)) ** 2).sum(-1)  # (B, 8)
+        means, var = gaussians_components(x.dtype)
+        sq = ((x[:, None, :] - means.to(x.device)) ** 2).sum(-1)  # (B, 8)
         return torch.logsumexp(-sq / (2.0 * var), dim=1) - math.log(8.0) - math.log(2.0 * math.pi * var)
     if name == "checkerboard":
         inside = ((x >= -4.0) & (x < 4.0)).all(dim=1)
