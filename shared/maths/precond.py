@@ -9,6 +9,8 @@ object of its own.
     SigmaScaling     score = net(x, c(t)) / sigma_t     NCSN++ / NCSNv2 (``scale_by_sigma``; Song & Ermon 2020)
     ScorePrediction  score = net(x, c(t))               NCSN (Song & Ermon 2019): the net is s_theta(x, sigma) itself
     VelocityPrediction  v = net(x, c(t))                FFJORD's dynamics, flow matching
+    Denoiser         D = c_skip x + c_out net(c_in x, c_noise)   EDM (Karras et al. 2022, Eq. 7 and Table 1), with the
+                     scalings of Table 1's VP, VE or EDM column (``VPScalings``, ``VEScalings``, ``EDMScalings``)
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import abc
 import math
 from typing import ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from shared.maths.fields import FIELDS, Field, Kind
@@ -133,8 +136,95 @@ class VelocityPrediction(Precond):
         return net(x, self.condition(t))
 
 
+# ---- EDM's preconditioning: Table 1's scalings as small objects --------------------------------------------------
+
+
+class Scalings(abc.ABC):
+    """c_skip, c_out, c_in, c_noise of EDM Eq. 7 at noise levels sigma (B,): four (B,) tensors."""
+
+    @abc.abstractmethod
+    def __call__(self, sigma: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]: ...
+
+
+class EDMScalings(Scalings):
+    """Table 1, "EDM": c_skip = sd^2 / (s^2 + sd^2), c_out = s sd / sqrt(s^2 + sd^2), c_in = 1 / sqrt(s^2 + sd^2),
+    c_noise = ln(s) / 4 (official training/networks.py EDMPrecond.forward): the net's input and its effective
+    target, (y - c_skip (y + n)) / c_out, have unit variance at every sigma when the data's std is sigma_data."""
+
+    def __init__(self, sigma_data: float = 0.5):
+        self.sigma_data = sigma_data
+
+    def __call__(self, sigma):
+        sd2, s2 = self.sigma_data**2, sigma**2
+        return sd2 / (s2 + sd2), sigma * self.sigma_data / (s2 + sd2).sqrt(), 1 / (s2 + sd2).sqrt(), sigma.log() / 4
+
+
+class VEScalings(Scalings):
+    """Table 1, "VE": c_skip = 1, c_out = sigma, c_in = 1, c_noise = ln(sigma / 2) (official VEPrecond)."""
+
+    def __call__(self, sigma):
+        one = torch.ones_like(sigma)
+        return one, sigma, one, (0.5 * sigma).log()
+
+
+class VPScalings(Scalings):
+    """Table 1, "VP": c_skip = 1, c_out = -sigma, c_in = 1 / sqrt(sigma^2 + 1), c_noise = (M - 1) sigma^-1(sigma),
+    with sigma(t) = sqrt(exp(beta_d t^2 / 2 + beta_min t) - 1) (official VPPrecond: beta_d 19.9, beta_min 0.1,
+    M 1000)."""
+
+    def __init__(self, beta_d: float = 19.9, beta_min: float = 0.1, M: int = 1000):
+        self.beta_d, self.beta_min, self.M = beta_d, beta_min, M
+
+    def t_of_sigma(self, sigma: Tensor) -> Tensor:
+        """sigma^-1: (sqrt(beta_min^2 + 2 beta_d ln(sigma^2 + 1)) - beta_min) / beta_d."""
+        return ((self.beta_min**2 + 2 * self.beta_d * torch.log1p(sigma**2)).sqrt() - self.beta_min) / self.beta_d
+
+    def sigma_of_t(self, t: Tensor) -> Tensor:
+        """sigma(t) = sqrt(exp(beta_d t^2 / 2 + beta_min t) - 1)."""
+        return torch.expm1(0.5 * self.beta_d * t**2 + self.beta_min * t).sqrt()
+
+    def __call__(self, sigma):
+        return torch.ones_like(sigma), -sigma, 1 / (sigma**2 + 1).sqrt(), (self.M - 1) * self.t_of_sigma(sigma)
+
+
+class NoiseCondition(Condition):
+    """c_noise of a ``Scalings`` at the level sigma_t / alpha_t of time t: (B,) -> (B,)."""
+
+    def __init__(self, scalings: Scalings, process: GaussianProcess):
+        self.scalings, self.process = scalings, process
+
+    def __call__(self, t: Tensor) -> Tensor:
+        return self.scalings(self.process.sigma(t) / self.process.alpha(t))[3]
+
+
+class Denoiser(Precond):
+    """x0_hat = D(x_t / alpha_t; sigma) = c_skip y + c_out net(c_in y, c_noise), y = x_t / alpha_t, sigma = sigma_t /
+    alpha_t (EDM Eq. 7 in its scaled coordinates, Sec. 2; on ``SigmaPath`` y = x_t and sigma = t): x (B, *D), t (B,)
+    -> (B, *D)."""
+
+    kind = "x0"
+
+    def __init__(self, scalings: Scalings, process: GaussianProcess):
+        super().__init__(NoiseCondition(scalings, process), process)
+        self.scalings = scalings
+
+    def __call__(self, net, x, t):
+        a = self.process.alpha(t)
+        c_skip, c_out, c_in, c_noise = self.scalings(self.process.sigma(t) / a)
+        y = x / append_dims(a, x.ndim)
+        return append_dims(c_skip, x.ndim) * y + append_dims(c_out, x.ndim) * net(
+            append_dims(c_in, x.ndim) * y, c_noise
+        )
+
+
 __all__ = [
     "Condition",
+    "Denoiser",
+    "EDMScalings",
+    "NoiseCondition",
+    "Scalings",
+    "VEScalings",
+    "VPScalings",
     "LevelIndex",
     "LogSigmaSteps",
     "NoisePrediction",

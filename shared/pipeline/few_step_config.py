@@ -81,13 +81,41 @@ class HeunEDMSamplerConfig:
         return 2 * self.n_steps - 1
 
 
-FewStepSamplerConfig = DDIMSamplerConfig | DPMSolver2MSamplerConfig | HeunEDMSamplerConfig
-FEW_STEP_SAMPLERS = (DDIMSamplerConfig, DPMSolver2MSamplerConfig, HeunEDMSamplerConfig)
+@dataclass(frozen=True)
+class EDMStochasticSamplerConfig:
+    """EDM's Algorithm 2 (Karras et al. 2022): Algorithm 1's steps, each after raising the level by gamma_i with
+    fresh noise (S_churn, S_tmin, S_tmax, S_noise; Table 5), 2 n_steps - 1 NFE. S_churn = 0 is Algorithm 1."""
+
+    kind: Literal["edm_stochastic"] = "edm_stochastic"
+    n_steps: PositiveInt = 18
+    rho: PositiveFloat = 7.0
+    s_churn: Annotated[float, Range(ge=0)] = 0.0  # official generate.py defaults: deterministic
+    s_tmin: Annotated[float, Range(ge=0)] = 0.0
+    s_tmax: PositiveFloat | None = None  # None: no upper bound (official: inf)
+    s_noise: PositiveFloat = 1.0
+
+    def build(self, path, t_end: float | None = None, x0_range: tuple[float, float] | None = None):
+        """(grid, sampler): ``times_karras(path, n_steps, rho=rho)`` and Algorithm 2 with its constants bound."""
+        from shared.maths.samplers import bind, times_karras
+
+        options = {"s_churn": self.s_churn, "s_tmin": self.s_tmin, "s_noise": self.s_noise}
+        if self.s_tmax is not None:  # else the sampler's own: no upper bound
+            options["s_tmax"] = self.s_tmax
+        return times_karras(path, self.n_steps, rho=self.rho), bind(self.kind, **options)
+
+    @property
+    def nfe(self) -> int:
+        return 2 * self.n_steps - 1
+
+
+FewStepSamplerConfig = DDIMSamplerConfig | DPMSolver2MSamplerConfig | HeunEDMSamplerConfig | EDMStochasticSamplerConfig
+FEW_STEP_SAMPLERS = (DDIMSamplerConfig, DPMSolver2MSamplerConfig, HeunEDMSamplerConfig, EDMStochasticSamplerConfig)
 
 __all__ = [
     "FEW_STEP_SAMPLERS",
     "DDIMSamplerConfig",
     "DPMSolver2MSamplerConfig",
+    "EDMStochasticSamplerConfig",
     "FewStepSamplerConfig",
     "HeunEDMSamplerConfig",
 ]

@@ -4,6 +4,7 @@ from shared.maths.processes.base import GaussianProcess
 from shared.maths.processes.discrete import DiscreteVE, DiscreteVP
 from shared.maths.processes.flow import AffinePath, OTPath, StraightPath
 from shared.maths.processes.sde import SDE, VESDE, VPSDE, ReverseSDE, SubVPSDE
+from shared.maths.processes.sigma import SigmaPath
 
 __all__ = [
     "GaussianProcess",
@@ -17,4 +18,5 @@ __all__ = [
     "ReverseSDE",
     "DiscreteVP",
     "DiscreteVE",
+    "SigmaPath",
 ]

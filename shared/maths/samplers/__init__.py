@@ -21,7 +21,14 @@ from shared.maths.samplers.consistency import sample_consistency
 from shared.maths.samplers.ddim import sample_ddim
 from shared.maths.samplers.denoise import Denoised, denoised
 from shared.maths.samplers.dpm_solver import sample_dpm_solver_2m, times_logsnr
-from shared.maths.samplers.edm import noise_to_signal, sample_heun_edm, sigmas_karras, times_karras, times_of_sigmas
+from shared.maths.samplers.edm import (
+    noise_to_signal,
+    sample_edm_stochastic,
+    sample_heun_edm,
+    sigmas_karras,
+    times_karras,
+    times_of_sigmas,
+)
 from shared.maths.samplers.sde import (
     CORRECTORS,
     PREDICTORS,
@@ -51,6 +58,7 @@ SAMPLERS = {
     "langevin": sample_langevin,  # plain Langevin dynamics at one time (NCSN Eq. 4)
     "ddim": sample_ddim,  # DDIM Eq. 12 / 16: eta= (0 deterministic, 1 ancestral)
     "heun_edm": sample_heun_edm,  # EDM Algorithm 1 (Heun, last step Euler); grid from times_karras
+    "edm_stochastic": sample_edm_stochastic,  # EDM Algorithm 2 (churn, then Heun); grid from times_karras
     "dpm_solver_2m": sample_dpm_solver_2m,  # DPM-Solver++(2M), Algorithm 2; grid from times_logsnr
     "consistency": sample_consistency,  # consistency models' Algorithm 1 (1 NFE a grid step)
 }
@@ -87,6 +95,7 @@ __all__ = [
     "sample_ddim",
     "sample_dpm_solver_2m",
     "sample_heun_edm",
+    "sample_edm_stochastic",
     "sample_ancestral",
     "sample_annealed_langevin",
     "sample_langevin",

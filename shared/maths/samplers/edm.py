@@ -3,6 +3,7 @@ Generative Models'): Eq. 5's rho-spaced noise levels, mapped to any Gaussian pro
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -11,7 +12,8 @@ from torch import Tensor
 from shared.maths.fields import Field
 from shared.maths.ode import sample_euler, sample_heun
 from shared.maths.processes.base import GaussianProcess
-from shared.utils import Callback, Generator
+from shared.maths.samplers.steps import heun_step
+from shared.utils import Callback, Generator, randn
 
 
 def sigmas_karras(n_steps: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> Tensor:
@@ -171,4 +173,69 @@ def sample_heun_edm(
     return sample_euler(field, x, ts[-2:], callback=last)  # step N - 1: Euler, sigma(t_N) = 0
 
 
-__all__ = ["noise_to_signal", "sample_heun_edm", "sigmas_karras", "times_karras", "times_of_sigmas"]
+def sample_edm_stochastic(
+    field: Field,
+    x: Tensor,
+    ts: Tensor,
+    *,
+    generator: Generator = None,
+    callback: Callback = None,
+    s_churn: float = 0.0,
+    s_tmin: float = 0.0,
+    s_tmax: float = math.inf,
+    s_noise: float = 1.0,
+) -> Tensor:
+    """EDM Algorithm 2: before each Heun step, raise the level sigma_i to sigma_hat = (1 + gamma_i) sigma_i by adding
+    fresh noise of std sqrt(sigma_hat^2 - sigma_i^2) S_noise, gamma_i = min(S_churn / N, sqrt 2 - 1) where S_tmin <=
+    sigma_i <= S_tmax, else 0; then Heun from sigma_hat to sigma_{i+1} (the last step Euler). NFE = 2 N - 1.
+
+    Written in EDM's scaled coordinates (x / alpha_t at level sigma_t / alpha_t, Sec. 2), so it runs on any Gaussian
+    path: the raised level's time comes from ``times_of_sigmas``. S_churn = 0 is Algorithm 1 (``sample_heun_edm``).
+    The churn is Gaussian: it is the diffusions' sampler, not one for a heavy-tailed kernel (PFGM++).
+
+    Args:
+        field: a field with a Gaussian path (``field.process``) and a velocity.
+        x: prior draw (B, *D). ts: the grid (N + 1,), e.g. ``times_karras``.
+        generator: the churn's noise (``shared.utils.randn``: per-sample seeds work).
+        s_churn, s_tmin, s_tmax, s_noise: Algorithm 2's constants (Table 5; official generate.py defaults 0, 0,
+            inf, 1: deterministic).
+    """
+    if len(ts) < 2:
+        raise ValueError(f"sample_edm_stochastic needs a grid of at least 2 points, got {len(ts)}")
+    process = field.process_for("sample_edm_stochastic")
+    n_steps = len(ts) - 1
+    gamma_max = min(s_churn / n_steps, math.sqrt(2.0) - 1.0)
+    for i in range(n_steps):
+        t_cur, t_next = ts[i : i + 1].to(x.dtype), ts[i + 1 : i + 2].to(x.dtype)
+        sigma = float(noise_to_signal(process, ts[i : i + 1].double()))
+        if gamma_max > 0 and s_tmin <= sigma <= s_tmax:
+            sigma_hat = sigma * (1 + gamma_max)
+            top = float(noise_to_signal(process, torch.tensor([process.t_top], dtype=torch.float64)))
+            if sigma_hat < top:
+                t_hat = times_of_sigmas(process, torch.tensor([sigma_hat]), float(ts[i]), process.t_top).to(x.dtype)
+            else:  # the top of the path: no higher level to raise to
+                t_hat, sigma_hat = torch.tensor([process.t_top], dtype=x.dtype), top
+            ratio = process.alpha(t_hat.to(x.device)) / process.alpha(t_cur.to(x.device))
+            noise = randn(x.shape, generator, device=x.device, dtype=x.dtype)
+            scale = process.alpha(t_hat.to(x.device)) * math.sqrt(max(sigma_hat**2 - sigma**2, 0.0)) * s_noise
+            x, t_cur = ratio * x + scale * noise, t_hat
+        step = heun_step if i < n_steps - 1 else euler_step
+        x = step(field, x, t_cur.to(x.device), t_next.to(x.device))
+        if callback is not None:
+            callback({"i": i, "t": ts[i + 1], "x": x})
+    return x
+
+
+def euler_step(field: Field, x: Tensor, t: Tensor, s: Tensor) -> Tensor:
+    """x at t (1,) -> x at s (1,) by one Euler step of ``field.velocity``: (B, *D)."""
+    return x + (s - t) * field.velocity(x, t.expand(x.shape[0]))
+
+
+__all__ = [
+    "noise_to_signal",
+    "sample_edm_stochastic",
+    "sample_heun_edm",
+    "sigmas_karras",
+    "times_karras",
+    "times_of_sigmas",
+]
