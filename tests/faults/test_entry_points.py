@@ -16,10 +16,12 @@ REPO = Path(__file__).resolve().parents[2]
 REPLICATIONS = (
     "consistency",
     "ddpm",
+    "edm",
     "ffjord",
     "flow_matching",
     "ncsn",
     "pfgm",
+    "pfgmpp",
     "progressive_distillation",
     "score_sde",
 )
@@ -37,6 +39,7 @@ ENTRY_POINTS = {
     "replications.pfgm.exact_figures": "disk --out {out}.png",
     "replications.pfgm.hemisphere": "--config {config}",
     "replications.pfgm.hyper": "--N 3072",
+    "replications.pfgmpp.robustness": "--config {config} --out {out}.md",
     "replications.score_sde.figures": "samplers --ckpt {ckpt} --out {out}.md",
     "shared.report.compare": "table --metrics {metrics} --labels a --out {out}",
     "shared.metrics.digits_features": "--out {out}.pt",
