@@ -23,6 +23,7 @@ include: "workflows/rules/report.smk"
 include: "workflows/rules/extras.smk"
 include: "workflows/rules/compare.smk"
 include: "workflows/rules/objectives.smk"
+include: "workflows/rules/robustness.smk"
 
 
 rule all:
@@ -32,3 +33,4 @@ rule all:
         EXTRA_TARGETS,
         compare_targets(),
         objectives_targets(),
+        robustness_targets(),

@@ -451,3 +451,27 @@ def extra_command(wildcards, input, output):
     target = EXTRAS[wildcards.extra]
     fnet = f"--feature-net {input.run_feature_net}" if target["feature_net"] else ""
     return target["command"].format(output=output[0], input=input, feature_net=fnet)
+
+
+# ---- PFGM++'s sample quality against D (config["robustness"]; the rule is in robustness.smk) ----
+
+ROBUSTNESS = config.get("robustness") or {}
+ROBUSTNESS_DATASETS = {d["name"]: d for d in ROBUSTNESS.get("datasets") or []}
+
+
+def robustness_targets():
+    """The D tables and figures, one per data set, when the workflow config asks for them."""
+    out = f"{RESULTS}/pfgmpp/robustness/robustness"
+    return [f"{out}_{name}.{ext}" for name in ROBUSTNESS_DATASETS for ext in ("md", "png")]
+
+
+def robustness_args(entry, feature_net):
+    """The command's options for one data set of the section (seeds, steps, alphas shared; D, n_samples, set its own)."""
+    args = ["--D", *(str(d) for d in entry["D"]), "--seeds", *(str(s) for s in ROBUSTNESS.get("seeds", [0]))]
+    args += ["--steps", *(str(k) for k in ROBUSTNESS.get("steps", [4, 8]))]
+    args += ["--alphas", *(str(a) for a in ROBUSTNESS.get("alphas", [0.0, 0.1, 0.2]))]
+    args += ["--n-samples", str(entry.get("n_samples", 500))]
+    args += [f"--set {shlex.quote(s)}" for s in entry.get("set") or []]
+    args += [f"--feature-net {f}" for f in feature_net]
+    return " ".join(args)
+
