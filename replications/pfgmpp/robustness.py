@@ -8,7 +8,8 @@ measured on the same net, budget, data and seeds for every D.
 Each D (``inf``: EDM's Gaussian kernel, the paper's "D = inf" rows) trains from the same initial weights on the same
 batches (``shared.pipeline.train.fit``), then is sampled with EDM's Heun on Eq. 5's levels from its own prior:
 
-  * at each ``--steps`` (2 k - 1 NFE): the paper's claim that small D tolerates large steps (Sec. 6; official generate_steps.py);
+  * at each ``--steps`` (2 k - 1 NFE): the paper's claim that small D tolerates large steps (Sec. 6; official
+    generate_steps.py);
   * at the config's steps with Gaussian noise alpha sigma_i eps added to x before every step i (``--alphas``): the
     paper's controlled experiment on modelling errors (Sec. 6, robustness; official generate_alpha.py L126).
 
