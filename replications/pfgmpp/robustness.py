@@ -208,6 +208,8 @@ def figure(report: dict, cfg: Config, path: Path) -> None:
     xs = [top if r["D"] == "inf" else int(r["D"]) for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     groups = [[k for k in report["columns"] if k.startswith(p)] for p in ("steps_", "alpha_")]
+    values = [r[k] for r in rows for k in report["columns"] if math.isfinite(r[k])] + [report["floor"]["mean"]]
+    positive = min(values) > 0
     titles = [
         "fewer steps (larger discretisation error)",
         f"noise α σ_i ε injected each step ({cfg.sample.n_steps} steps)",
@@ -218,8 +220,14 @@ def figure(report: dict, cfg: Config, path: Path) -> None:
             hw = [0.0 if math.isnan(r[f"{key}_hw"]) else r[f"{key}_hw"] for r in rows]
             ax.errorbar(xs, ys, yerr=hw, marker="o", capsize=3, label=header(key, cfg))
         ax.axhline(report["floor"]["mean"], color="k", ls="--", lw=1, label="data floor (held-out data)")
-        ax.set(xscale="log", yscale="log", xlabel="augmentation dimension D", title=title)
+        ax.set(xscale="log", xlabel="augmentation dimension D", title=title)
+        # an energy distance is an unbiased estimate and may dip below 0: a log axis would drop those points
+        ax.set_yscale("log") if positive else ax.set_yscale("symlog", linthresh=1e-3)
         ax.set_xticks(xs, [r["D"].replace("inf", "∞ (EDM)") for r in rows])
+        ax.xaxis.set_minor_locator(plt.NullLocator())
+        for axis in (ax.yaxis,):  # plain numbers on the log axis (60, not 6 x 10^1)
+            axis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+            axis.set_minor_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:g}")[0] in "25" else ""))
         ax.legend(fontsize=8)
     axes[0].set_ylabel(f"{rows[0]['metric']} (lower is better)")
     seeds = report["seeds"]
