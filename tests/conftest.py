@@ -17,11 +17,13 @@ HEAVY = (
     "tests/workflows/test_slurm.py",  # mostly waiting on SLURM's daemons and scheduler: first, so it overlaps the rest
     "tests/workflows/test_workflow.py",
     "tests/shared/test_distributed.py",
-    "tests/shared/test_train_fast_paths.py",
     "tests/shared/metrics/test_fid.py",
+    "tests/shared/samplers/test_sde_samplers.py",
+    "tests/shared/test_train_fast_paths.py",  # torch.compile: ~25 s more with a cold inductor cache (a fresh machine)
     "tests/faults/test_workflow_interrupt.py",
-    "tests/faults/test_kill.py",
     "tests/shared/metrics/test_fid_modes.py",
+    "tests/faults/test_kill.py",
+    "tests/shared/samplers/test_ancestral.py",
 )
 
 
