@@ -4,11 +4,14 @@ sample shards concatenate to the same samples whatever the sharding."""
 
 import csv
 import os
+import runpy
 import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -62,6 +65,28 @@ def run(cmd, **kw):
     return res
 
 
+@contextmanager
+def one_thread():
+    """This process computing as the subprocesses do (OMP_NUM_THREADS=1), its global RNG left as it was: the
+    one-process reference runs here, with no interpreter start-up (~2.5 s each); what is compared is unchanged."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng():
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def cli_here(argv: list[str]) -> None:
+    """``python -m replications.ddpm <argv>`` in this process (one thread); it must succeed."""
+    from replications.ddpm.method import SPEC
+    from shared.pipeline.cli import main
+
+    with one_thread():
+        main(SPEC, argv)
+
+
 def test_env_ranks_reads_torchrun_then_srun():
     assert env_ranks({}) == (0, 1, 0)
     assert env_ranks({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}) == (3, 4, 1)
@@ -82,8 +107,8 @@ def test_noise_groups_must_fit_the_processes():
 def test_two_gloo_processes_match_one_process(tmp_path):
     script = tmp_path / "fit.py"
     script.write_text(FIT_SCRIPT)
-    one = run([sys.executable, str(script), str(tmp_path / "one")])
-    assert one.returncode == 0, one.stderr[-3000:]
+    with one_thread(), patch.object(sys, "argv", [str(script), str(tmp_path / "one")]):
+        runpy.run_path(str(script), run_name="__main__")  # the one process: this one
     two = run([*TORCHRUN, str(script), str(tmp_path / "two")])
     assert two.returncode == 0, two.stderr[-3000:]
     a, b = losses(tmp_path / "one"), losses(tmp_path / "two")
@@ -97,8 +122,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
 
 def test_cli_under_torchrun_matches_one_process(tmp_path):
     common = ("--set", "train.steps=20", "--set", "train.noise_groups=2", "--set", "train.log_every=5")
-    one = run(train_cmd(tmp_path / "one" / "checkpoint.pt", *common))
-    assert one.returncode == 0, one.stderr[-3000:]
+    cli_here(train_cmd(tmp_path / "one" / "checkpoint.pt", *common)[3:])
     two = run([*TORCHRUN, "-m", "replications.ddpm", *train_cmd(tmp_path / "two" / "checkpoint.pt", *common)[3:]])
     assert two.returncode == 0, two.stderr[-3000:]
     assert "2 processes" in two.stdout
@@ -110,8 +134,7 @@ def test_cli_under_torchrun_matches_one_process(tmp_path):
 
 def test_sigterm_checkpoints_and_the_rerun_matches_an_uninterrupted_run(tmp_path):
     long = ("--set", "train.steps=1000", "--set", "train.checkpoint_every=100000", "--set", "train.log_every=50")
-    full = run(train_cmd(tmp_path / "full" / "checkpoint.pt", *long))
-    assert full.returncode == 0, full.stderr[-3000:]
+    cli_here(train_cmd(tmp_path / "full" / "checkpoint.pt", *long)[3:])  # uninterrupted, one thread as below
     out = tmp_path / "cut" / "checkpoint.pt"
     proc = subprocess.Popen(train_cmd(out, *long), cwd=REPO, env=ENV, stdout=subprocess.PIPE, text=True)
     for line in proc.stdout:  # "step 125/2500 ..." lines: training is under way
