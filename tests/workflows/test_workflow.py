@@ -39,9 +39,9 @@ def test_paper_config_builds_a_dag():
     out = res.stdout + res.stderr
     assert "results/ddpm/cifar10/seed0/samples/45000-49999.npz" in out  # 50k samples in 10 shards of 5000
     jobs = _job_counts(out)
-    assert (jobs["train"], jobs["reflow"], jobs["evaluate"]) == (13, 1, 18), jobs  # 2 of the 13: distillations
+    assert (jobs["train"], jobs["reflow"], jobs["evaluate"]) == (15, 1, 20), jobs  # 2 of the 15: distillations
     assert not any(name.startswith("compare") for name in jobs) and "compare_" not in out
-    assert "objectives" not in jobs  # `objectives: null`: a smoke / study table
+    assert "objectives" not in jobs and "robustness" not in jobs  # `objectives: null`, `robustness: null`: smoke / study
     # each distillation trains after its teacher, flow matching's CIFAR-10 run (the same seed)
     for rep in ("consistency", "progressive_distillation"):
         assert f"results/{rep}/cifar10/seed0/checkpoint.pt" in out
@@ -49,13 +49,13 @@ def test_paper_config_builds_a_dag():
 
 
 def test_the_cifar10_comparison_builds_its_own_dag():
-    """compare_cifar10.yaml on top of paper.yaml: 9 methods on DDPM's net and budget, nothing of the paper runs;
+    """compare_cifar10.yaml on top of paper.yaml: 11 methods on DDPM's net and budget, nothing of the paper runs;
     PFGM keeps its 4096 charges and FFJORD its own net and budget."""
     res = snakemake("-n", "-p", "--configfile", "workflows/config/paper.yaml", "workflows/config/compare_cifar10.yaml")
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
     jobs = _job_counts(out)
-    assert jobs["train"] == 9 and jobs["compare_table"] == 1 and "tables" not in jobs, jobs
+    assert jobs["train"] == 11 and jobs["compare_table"] == 1 and "tables" not in jobs, jobs
     trains = [line for line in out.splitlines() if " train --config " in line]
     pfgm = next(c for c in trains if "compare_cifar10_pfgm " in c)
     assert pfgm.rindex("train.batch_size=4096") > pfgm.index("train.batch_size=128")  # the method's own value wins

@@ -115,8 +115,9 @@ def test_sampler_reproduces_gaussian_mixture(name, kind):
 def test_registry_covers_every_case():
     # NCSN's Langevin samplers are checked against the mixture in test_annealed.py, the few-step ones in
     # test_fewstep.py, consistency models' Algorithm 1 against the closed-form consistency function in
-    # tests/replications/test_consistency.py
-    others = {"ald", "langevin"} | {"ddim", "heun_edm", "dpm_solver_2m"} | {"consistency"}
+    # tests/replications/test_consistency.py, EDM's Algorithm 2 (churned and not) against Gaussian data's law in
+    # tests/replications/test_edm.py
+    others = {"ald", "langevin"} | {"ddim", "heun_edm", "dpm_solver_2m"} | {"consistency", "edm_stochastic"}
     assert set(CASES) | others == set(SAMPLERS)
 
 
