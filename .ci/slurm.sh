@@ -8,9 +8,8 @@
 # `up` exits 3 with one line "SKIP: <reason>" when this machine cannot have SLURM (not root, no apt-get, install
 # failed); the test turns that into a skip with the reason (or a failure under SLURM_TESTS_REQUIRED=1). Daemons that
 # are installed but do not come up are this script's fault: exit 1, and the test fails. State, logs and pid files: $SLURM_CI_BASE (/tmp/ci-slurm).
-# The node declares two fake GPUs (gres.conf File=/dev/null and /dev/zero), so `resources: gpu=1` -> `sbatch --gpus=1`
-# is scheduled for real (the job sees CUDA_VISIBLE_DEVICES=0 or 1; torch finds no CUDA device and trains on the CPU),
-# and two such jobs (the run's two sample shards; the failing test's training beside the run's) run side by side.
+# The node declares one fake GPU (gres.conf File=/dev/null), so `resources: gpu=1` -> `sbatch --gpus=1` is
+# scheduled for real (the job sees CUDA_VISIBLE_DEVICES=0; torch finds no CUDA device and trains on the CPU).
 #
 # Traps (each one cost a failed run):
 # * slurm.conf must sit at the compiled-in path /etc/slurm/slurm.conf: the jobstep plugin strips every SLURM_*
@@ -58,7 +57,7 @@ config() {
   mkdir -p "$RUN" "$LOG" "$STATE/ctld" "$STATE/d" "$ETC"
   chown slurm:slurm "$STATE/ctld" "$LOG" "$RUN"
   chmod 755 "$LOG" "$RUN"
-  printf "NodeName=localhost Name=gpu File=%s\n" /dev/null /dev/zero > "$ETC/gres.conf"
+  echo "NodeName=localhost Name=gpu File=/dev/null" > "$ETC/gres.conf"
   cat > "$ETC/slurm.conf" <<EOF
 # written by .ci/slurm.sh (CI only)
 ClusterName=ci
@@ -83,7 +82,7 @@ MinJobAge=300
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
-NodeName=localhost NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB Gres=gpu:2 State=UNKNOWN
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB Gres=gpu:1 State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
   if [ ! -s /etc/munge/munge.key ]; then

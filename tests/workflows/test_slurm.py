@@ -52,77 +52,20 @@ def slurm():
     subprocess.run([str(REPO / ".ci" / "slurm.sh"), "down"], timeout=60)
 
 
-def _env() -> dict:
-    return {
+def snakemake(*args):
+    env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "OMP_NUM_THREADS": "1",
     }
-
-
-def snakemake(*args):
-    return subprocess.run([SNAKEMAKE, *args], cwd=REPO, capture_output=True, text=True, env=_env(), timeout=600)
-
-
-class Background:
-    """A Snakemake run started now and waited on later (``result()``: returncode, stdout, stderr as with
-    ``snakemake``). Its output goes to files, so that nothing blocks on a full pipe while the test does other work."""
-
-    def __init__(self, log_dir: Path, *args):
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.out, self.err = log_dir / "stdout.txt", log_dir / "stderr.txt"
-        with open(self.out, "w") as out, open(self.err, "w") as err:
-            self.proc = subprocess.Popen([SNAKEMAKE, *args], cwd=REPO, stdout=out, stderr=err, text=True, env=_env())
-
-    def result(self) -> subprocess.CompletedProcess:
-        try:
-            self.proc.wait(timeout=600)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise
-        out, err = self.out.read_text(), self.err.read_text()
-        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out, err)
-
-    def stop(self) -> None:  # a test that failed before waiting on it leaves no Snakemake behind
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def failing_run(slurm, tmp_path_factory):
-    """The workflow of test_a_failing_job_fails_the_workflow, started when this module starts: its Snakemake spends
-    most of its ~40 s waiting on SLURM's scheduler and its own status polls, which now overlap the matching run's
-    (the node has two fake GPUs, so its training job does not hold back the other run's). The outputs of the two runs
-    are disjoint (their own results_dir)."""
-    root = tmp_path_factory.mktemp("failing")
-    run = root / "ddpm" / "tiny_toy" / "seed0"
-    run.mkdir(parents=True)
-    (run / "train_state.pt").write_bytes(b"not a checkpoint")  # training dies at once on the corrupt state
-    logs = root.parent / f"{root.name}_log"
-    job = Background(logs, *SLURM, "--configfile", CONFIG, "--config", f"results_dir={root}")
-    yield run, job
-    job.stop()
+    return subprocess.run([SNAKEMAKE, *args], cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
 
 
 def job_ids(out: str) -> list[str]:
     return re.findall(r"SLURM jobid (\d+)", out)
 
 
-@pytest.fixture
-def local_run(tmp_path):
-    """The local reference run of the tiny config, started at once: it runs beside the SLURM run, which mostly waits
-    on the scheduler; the test compares the two runs' results once both are done."""
-    job = Background(tmp_path / "local_log", "--cores", "2", "--configfile", CONFIG, "--config",
-                     f"results_dir={tmp_path / 'local'}")  # fmt: skip
-    yield job
-    job.stop()
-
-
-def test_tiny_workflow_through_slurm_matches_a_local_run(slurm, local_run, tmp_path):
+def test_tiny_workflow_through_slurm_matches_a_local_run(slurm, tmp_path):
     t0 = time.time()
     res = snakemake(*SLURM, "--configfile", CONFIG, "--config", f"results_dir={tmp_path / 'slurm'}")
     out = res.stdout + res.stderr
@@ -133,9 +76,9 @@ def test_tiny_workflow_through_slurm_matches_a_local_run(slurm, local_run, tmp_p
     run = tmp_path / "slurm" / "ddpm" / "tiny_toy" / "seed0"
     assert re.search(r"SLURM job \d+", (run / "logs" / "train.log").read_text())  # trained inside a SLURM job
     t0 = time.time()
-    local = local_run.result()
+    local = snakemake("--cores", "2", "--configfile", CONFIG, "--config", f"results_dir={tmp_path / 'local'}")
     assert local.returncode == 0, local.stdout[-3000:] + local.stderr[-3000:]
-    print(f"local run: done {time.time() - t0:.1f} s after the SLURM run")
+    print(f"local run: {time.time() - t0:.1f} s")
     ref = tmp_path / "local" / "ddpm" / "tiny_toy" / "seed0"
     for shard in ("0-199.npz", "200-299.npz"):
         a, b = np.load(run / "samples" / shard), np.load(ref / "samples" / shard)
@@ -146,9 +89,11 @@ def test_tiny_workflow_through_slurm_matches_a_local_run(slurm, local_run, tmp_p
         assert ma[key]["value"] == pytest.approx(mb[key]["value"], rel=1e-9), key
 
 
-def test_a_failing_job_fails_the_workflow(failing_run):
-    run, job = failing_run  # a corrupt train_state.pt; started with this module (failing_run)
-    res = job.result()
+def test_a_failing_job_fails_the_workflow(slurm, tmp_path):
+    run = tmp_path / "ddpm" / "tiny_toy" / "seed0"
+    run.mkdir(parents=True)
+    (run / "train_state.pt").write_bytes(b"not a checkpoint")  # training dies at once on the corrupt state
+    res = snakemake(*SLURM, "--configfile", CONFIG, "--config", f"results_dir={tmp_path}")
     out = res.stdout + res.stderr
     assert res.returncode != 0, out[-3000:]
     assert job_ids(out) and "Error in rule train" in out, out[-3000:]
