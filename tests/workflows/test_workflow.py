@@ -41,7 +41,7 @@ def test_paper_config_builds_a_dag():
     jobs = _job_counts(out)
     assert (jobs["train"], jobs["reflow"], jobs["evaluate"]) == (15, 1, 20), jobs  # 2 of the 15: distillations
     assert not any(name.startswith("compare") for name in jobs) and "compare_" not in out
-    assert "objectives" not in jobs and "robustness" not in jobs  # `objectives: null`, `robustness: null`: smoke / study
+    assert "objectives" not in jobs and "robustness" not in jobs  # both null in paper.yaml: smoke / study tables
     # each distillation trains after its teacher, flow matching's CIFAR-10 run (the same seed)
     for rep in ("consistency", "progressive_distillation"):
         assert f"results/{rep}/cifar10/seed0/checkpoint.pt" in out
