@@ -42,8 +42,8 @@ from shared.io.artifacts import check_output
 from shared.io.atomic import save_json, save_text
 from shared.io.provenance import provenance
 from shared.maths.fields import Field
-from shared.maths.samplers.edm import euler_step
-from shared.maths.samplers.steps import heun_step
+from shared.maths.samplers.steps import euler_step, heun_step
+from shared.pipeline.cli import positive_int
 from shared.pipeline.few_step_config import HeunEDMSamplerConfig
 from shared.pipeline.method import Method, draw
 from shared.pipeline.train import fit
@@ -68,16 +68,13 @@ def sample_heun_perturbed(
 
 
 def parse_D(text: str) -> int | None:
-    """'inf' -> None (the Gaussian kernel), else a positive integer D."""
+    """'inf' -> None (the Gaussian kernel), else a positive integer D (``shared.pipeline.cli.positive_int``)."""
     if text.lower() in ("inf", "infinity"):
         return None
     try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--D {text!r}: a positive integer or inf")
-    return value
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"--D {text!r}: a positive integer or inf") from None
 
 
 def label(D: int | None) -> str:
@@ -100,9 +97,15 @@ def train_D(cfg: Config, seed: int, device: torch.device) -> Method:
     return method
 
 
-def measure(cfg: Config, Ds, steps, alphas, seed, device, n_samples, feature_net) -> list[dict]:
-    """One seed: per D, the quality at each step count and each alpha (module docstring)."""
+def measure(cfg: Config, Ds, steps, alphas, seed, device, n_samples, feature_net) -> tuple[float, list[dict]]:
+    """One seed: the data's floor (the metric of ``n_samples`` held-out real examples,
+    ``shared.pipeline.floor.held_out``: what a perfect model scores at this sample size), then per D the quality at
+    each step count and each alpha (module docstring)."""
+    from shared.pipeline.evaluate import sample_quality
+    from shared.pipeline.floor import held_out
+
     data, path = DataSource(cfg.data, seed), cfg.path.build()
+    metric, floor = sample_quality(data, held_out(data, n_samples, seed)[0], feature_net)
     seeds = list(range(n_samples))
     rows = []
     for D in Ds:
@@ -112,7 +115,7 @@ def measure(cfg: Config, Ds, steps, alphas, seed, device, n_samples, feature_net
         for k in steps:
             grid, sampler = HeunEDMSamplerConfig(n_steps=k, rho=cfg.sample.rho).build(path)
             drawn = draw(replace(method, grid=grid, sampler=sampler), cfg.data.shape, seeds, n_samples, device)
-            metric, row[f"steps_{k}"] = sample_quality_of(data, drawn.x, feature_net, D, f"{k} steps")
+            row[f"steps_{k}"] = sample_quality_of(data, drawn.x, feature_net, D, f"{k} steps")
             row[f"nfe_{k}"] = drawn.nfe_per_sample
         grid = HeunEDMSamplerConfig(n_steps=cfg.sample.n_steps, rho=cfg.sample.rho).build(path)[0]
         for a in alphas:
@@ -120,30 +123,22 @@ def measure(cfg: Config, Ds, steps, alphas, seed, device, n_samples, feature_net
                 method, grid=grid, sampler=lambda f, x, ts, a=a, **kw: sample_heun_perturbed(f, x, ts, alpha=a, **kw)
             )
             drawn = draw(noisy, cfg.data.shape, seeds, n_samples, device)
-            metric, row[f"alpha_{a:g}"] = sample_quality_of(data, drawn.x, feature_net, D, f"alpha {a:g}")
+            row[f"alpha_{a:g}"] = sample_quality_of(data, drawn.x, feature_net, D, f"alpha {a:g}")
         row["metric"], row["wall_s"] = metric, time.perf_counter() - begun
         print(f"robustness: seed {seed}, D = {label(D)}: {row}", flush=True)
         rows.append(row)
-    return rows
+    return floor, rows
 
 
-def sample_quality_of(data, x, feature_net, D, what) -> tuple[str, float]:
+def sample_quality_of(data, x, feature_net, D, what) -> float:
+    """The data's metric of samples x; inf where a sample is not finite (a heavy-tailed prior at few steps can
+    overflow: the table says so)."""
     from shared.pipeline.evaluate import sample_quality
 
-    if not torch.isfinite(x).all():  # a heavy-tailed prior at few steps can overflow: the table says so
+    if not torch.isfinite(x).all():
         print(f"robustness: D = {label(D)}, {what}: non-finite samples", flush=True)
-        return data.cfg.quality_metric, math.inf
-    return sample_quality(data, x, feature_net)
-
-
-def data_floor(cfg: Config, seed: int, n_samples: int, feature_net) -> float:
-    """The metric of ``n_samples`` held-out real examples (``shared.pipeline.floor.held_out``): what a perfect model
-    scores at this sample size."""
-    from shared.pipeline.evaluate import sample_quality
-    from shared.pipeline.floor import held_out
-
-    data = DataSource(cfg.data, seed)
-    return sample_quality(data, held_out(data, n_samples, seed)[0], feature_net)[1]
+        return math.inf
+    return sample_quality(data, x, feature_net)[1]
 
 
 def columns(steps, alphas) -> list[str]:
@@ -268,11 +263,11 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device) if args.device else default_device()
     start = time.perf_counter()
     Ds = sorted(args.D, key=lambda d: math.inf if d is None else d)
-    per_seed = [
-        measure(cfg, Ds, args.steps, args.alphas, s, device, args.n_samples, args.feature_net) for s in args.seeds
-    ]
+    floors, per_seed = zip(
+        *(measure(cfg, Ds, args.steps, args.alphas, s, device, args.n_samples, args.feature_net) for s in args.seeds)
+    )
     keys = columns(args.steps, args.alphas)
-    floor_mean, floor_hw = t_interval([data_floor(cfg, s, args.n_samples, args.feature_net) for s in args.seeds])
+    floor_mean, floor_hw = t_interval(floors)
     report = {
         "replication": SPEC.name,
         "artifact": "robustness",
@@ -280,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
         "n_samples": args.n_samples,
         "columns": keys,
         "rows": summarise(per_seed, keys),
-        "per_seed": per_seed,
+        "per_seed": list(per_seed),
         "floor": {"mean": floor_mean, "hw": floor_hw},
         "config": to_dict(cfg),
         "wall_s": time.perf_counter() - start,

@@ -12,7 +12,7 @@ from torch import Tensor
 from shared.maths.fields import Field
 from shared.maths.ode import sample_euler, sample_heun
 from shared.maths.processes.base import GaussianProcess
-from shared.maths.samplers.steps import heun_step
+from shared.maths.samplers.steps import euler_step, heun_step
 from shared.utils import Callback, Generator, randn
 
 
@@ -205,30 +205,26 @@ def sample_edm_stochastic(
     process = field.process_for("sample_edm_stochastic")
     n_steps = len(ts) - 1
     gamma_max = min(s_churn / n_steps, math.sqrt(2.0) - 1.0)
+    ts64 = ts.double().cpu()
+    levels = noise_to_signal(process, ts64).tolist()  # sigma_i of every grid point
+    top = float(noise_to_signal(process, torch.tensor([process.t_top], dtype=torch.float64)))
+    times = ts.to(device=x.device, dtype=x.dtype)
     for i in range(n_steps):
-        t_cur, t_next = ts[i : i + 1].to(x.dtype), ts[i + 1 : i + 2].to(x.dtype)
-        sigma = float(noise_to_signal(process, ts[i : i + 1].double()))
+        t_cur, sigma = times[i], levels[i]
         if gamma_max > 0 and s_tmin <= sigma <= s_tmax:
-            sigma_hat = sigma * (1 + gamma_max)
-            top = float(noise_to_signal(process, torch.tensor([process.t_top], dtype=torch.float64)))
-            if sigma_hat < top:
-                t_hat = times_of_sigmas(process, torch.tensor([sigma_hat]), float(ts[i]), process.t_top).to(x.dtype)
-            else:  # the top of the path: no higher level to raise to
-                t_hat, sigma_hat = torch.tensor([process.t_top], dtype=x.dtype), top
-            ratio = process.alpha(t_hat.to(x.device)) / process.alpha(t_cur.to(x.device))
+            sigma_hat = min(sigma * (1 + gamma_max), top)  # no level above the path's top
+            t_hat64 = times_of_sigmas(process, torch.tensor([sigma_hat]), float(ts64[i]), process.t_top)
+            t_hat = (
+                t_hat64.to(device=x.device, dtype=x.dtype)[0] if sigma_hat < top else times.new_tensor(process.t_top)
+            )
+            a_hat = process.alpha(t_hat[None])
             noise = randn(x.shape, generator, device=x.device, dtype=x.dtype)
-            scale = process.alpha(t_hat.to(x.device)) * math.sqrt(max(sigma_hat**2 - sigma**2, 0.0)) * s_noise
-            x, t_cur = ratio * x + scale * noise, t_hat
-        step = heun_step if i < n_steps - 1 else euler_step
-        x = step(field, x, t_cur.to(x.device), t_next.to(x.device))
+            x = a_hat / process.alpha(t_cur[None]) * x + a_hat * math.sqrt(sigma_hat**2 - sigma**2) * s_noise * noise
+            t_cur = t_hat
+        x = (heun_step if i < n_steps - 1 else euler_step)(field, x, t_cur, times[i + 1])
         if callback is not None:
             callback({"i": i, "t": ts[i + 1], "x": x})
     return x
-
-
-def euler_step(field: Field, x: Tensor, t: Tensor, s: Tensor) -> Tensor:
-    """x at t (1,) -> x at s (1,) by one Euler step of ``field.velocity``: (B, *D)."""
-    return x + (s - t) * field.velocity(x, t.expand(x.shape[0]))
 
 
 __all__ = [
