@@ -24,7 +24,7 @@ import torch
 from shared.config import ConfigError, load, to_dict
 from shared.entry import guarded
 from shared.io.artifacts import check_output
-from shared.pipeline import runner
+from shared.pipeline import runner, sweep
 from shared.pipeline.distributed import EXIT_RESUME, TrainingStopped
 from shared.pipeline.distributed import setup as setup_distributed
 from shared.pipeline.distributed import teardown as teardown_distributed
@@ -163,6 +163,7 @@ def _parser(spec: Spec) -> argparse.ArgumentParser:
     e.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "replications", help="FID stats cache")
     e.add_argument("--device", **dev)
     _variant_options(e)
+    _sweep_options(e)
 
     f = sub.add_parser("figures", help="sample grid / 2-D density, progressive generation, loss curve")
     f.add_argument("--ckpt", required=True, type=Path)
@@ -191,6 +192,33 @@ def _variant_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="the name its samples and metrics carry (a variant of the trained run; default: the trained one)",
     )
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _sweep_options(p: argparse.ArgumentParser) -> None:
+    """--sweep and its settings: the run's quality against NFE (``shared.pipeline.sweep``) in the same job."""
+    g = p.add_argument_group(
+        "quality against NFE (optional): the rows of python -m shared.pipeline.sweep --ckpt CKPT --out ROWS.json, "
+        "swept in this job on the run it has loaded"
+    )
+    g.add_argument("--sweep", type=Path, default=None, metavar="ROWS.json", help="write the sweep's rows here")
+    g.add_argument(
+        "--sweep-family", nargs="+", default=["all"], help="sampler families (the run's Spec.budgets) or all"
+    )
+    g.add_argument("--sweep-values", type=positive_float, nargs="+", default=list(sweep.DEFAULT_VALUES))
+    g.add_argument("--sweep-tolerances", type=positive_float, nargs="+", default=None, help="tolerance families' grid")
+    g.add_argument("--sweep-n", type=positive_int, default=sweep.DEFAULT_N, help="samples per point (seeds 0..n-1)")
+    g.add_argument("--sweep-label", default=None, help="the rows' run label (default: <paper>/<experiment>)")
 
 
 def _load(args, spec: Spec, weights: str, device: torch.device) -> runner.Run:
@@ -231,12 +259,25 @@ def cmd_sample(args, spec: Spec) -> None:
 def cmd_evaluate(args, spec: Spec) -> None:
     device = _device(args)
     check_output(args.out)
+    if args.sweep is not None:
+        check_output(args.sweep, option="--sweep")
     run = _load(args, spec, args.weights, device)
+    if args.sweep is not None and not sweep.chosen_families(run, args.sweep_family):
+        raise ConfigError(
+            f"--sweep-family: {run.spec.name} declares none of {args.sweep_family}; "
+            f"choose from {sorted(run.spec.budgets)} or all"
+        )
     if args.feature_net is not None:  # checked now, not after the likelihood has run (the samples are read first)
         from shared.metrics.digits_features import load_classifier
 
         load_classifier(args.feature_net)
     runner.evaluate(run, args.samples, args.out, args.weights, args.feature_net, args.cache_dir, device)
+    if args.sweep is not None:
+        rows = sweep.sweep_run(
+            run, args.sweep_family, args.sweep_values, args.sweep_n, args.feature_net, args.sweep_label,
+            sweep.BATCH_SIZE, device, args.sweep_tolerances,
+        )  # fmt: skip
+        sweep.save_rows(rows, args.sweep)
 
 
 def cmd_figures(args, spec: Spec) -> None:

@@ -10,8 +10,9 @@ level; ODE methods: fixed Euler / Heun steps in their own time and an adaptive s
 NFE target (tolerance families take their own grid of tolerances, or ``--tolerances``); the x axis is the NFE
 measured.
 
-A sweep split into jobs (the workflow runs one job per method): ``--out rows.json`` writes only the rows, and
-``--rows a.json b.json --out figure.png`` plots rows written before.
+A sweep split into jobs: ``--out rows.json`` writes only the rows, and ``--rows a.json b.json --out figure.png``
+plots rows written before. The workflow sweeps each comparison run inside its evaluation job
+(``python -m replications.<paper> evaluate ... --sweep rows.json``, the same ``sweep_run`` on the run already loaded).
 """
 
 from __future__ import annotations
@@ -32,6 +33,16 @@ from shared.pipeline.evaluate import sample_quality
 from shared.pipeline.method import Method, draw
 from shared.pipeline.runner import Run, load_run
 
+BATCH_SIZE = 500  # samples drawn at once (per-sample seeds: the rows do not depend on it beyond float blocking)
+DEFAULT_VALUES = (10, 20, 50, 100)  # NFE targets
+DEFAULT_N = 500  # samples per point
+
+
+def chosen_families(run: Run, families: Sequence[str]) -> list[str]:
+    """The families of ``families`` (or every one, for ``["all"]``) that the run declares (its ``Spec.budgets``)."""
+    own = run.spec.budgets
+    return list(own) if list(families) == ["all"] else [f for f in families if f in own]
+
 
 def draw_n(method: Method, run: Run, n: int, batch_size: int, device: torch.device | str = "cpu"):
     """n samples with per-sample seeds 0..n-1: (x (n, *D) on CPU, NFE per sample, wall seconds per 1000 samples)."""
@@ -46,7 +57,7 @@ def sweep_run(
     n: int,
     feature_net: Path | None,
     label: str | None = None,
-    batch_size: int = 500,
+    batch_size: int = BATCH_SIZE,
     device: torch.device | str = "cpu",
     tolerances: Sequence[float] | None = None,
 ) -> list[dict]:
@@ -56,7 +67,7 @@ def sweep_run(
     """
     label = label or f"{run.spec.name}/{run.experiment}"
     own: dict[str, Budget] = run.spec.budgets
-    chosen = list(own) if list(families) == ["all"] else [f for f in families if f in own]
+    chosen = chosen_families(run, families)
 
     def grid(budget: Budget) -> Sequence[float]:
         if budget.unit == "tolerance":
@@ -148,10 +159,10 @@ def main(argv: list[str] | None = None) -> None:
     src.add_argument("--rows", type=Path, nargs="+", help="rows written before by --out rows.json: plot them")
     p.add_argument("--labels", nargs="+", default=None, help="one legend label per checkpoint")
     p.add_argument("--family", nargs="+", default=["all"], help="sampler families (a run's Spec.budgets) or all")
-    p.add_argument("--values", type=float, nargs="+", default=[10, 20, 50, 100], help="NFE targets")
+    p.add_argument("--values", type=float, nargs="+", default=list(DEFAULT_VALUES), help="NFE targets")
     p.add_argument("--tolerances", type=float, nargs="+", default=None, help="tolerance families' grid (rtol=atol)")
-    p.add_argument("--n", type=int, default=500, help="samples per point (seeds 0..n-1)")
-    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--n", type=int, default=DEFAULT_N, help="samples per point (seeds 0..n-1)")
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--feature-net", type=Path, default=None, help="digits classifier (digits runs)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="default: cuda if any")
     p.add_argument("--title", default=None)
@@ -185,10 +196,15 @@ def main(argv: list[str] | None = None) -> None:
             p.error(f"no checkpoint declares any of the families {args.family}")
         title = args.title or f"Sample quality against NFE ({', '.join(args.family)}; {args.n} samples)"
     if args.out.suffix == ".json":
-        save_json({"rows": rows, "provenance": provenance()}, args.out)
+        save_rows(rows, args.out)
         return
     plot(rows, args.out, title)
-    save_json({"rows": rows, "provenance": provenance()}, args.out.with_suffix(".json"))
+    save_rows(rows, args.out.with_suffix(".json"))
+
+
+def save_rows(rows: list[dict], path: Path) -> None:
+    """Write sweep rows with provenance (atomically): the file ``--rows`` reads."""
+    save_json({"rows": rows, "provenance": provenance()}, path)
 
 
 def read_rows(path: Path) -> list[dict]:

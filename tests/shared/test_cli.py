@@ -176,3 +176,51 @@ def test_a_bad_sampler_override_is_one_line_exit_2(trained, tmp_path, capsys, ba
         cli("sample", "--ckpt", trained, "--seeds", "0-1", "--set", bad, "--out", out, "--device", "cpu")
     msg = capsys.readouterr().err.strip()
     assert err.value.code == 2 and says in msg and len(msg.splitlines()) == 1 and not out.exists()
+
+
+def test_evaluate_with_sweep_writes_the_sweep_commands_rows(trained, tmp_path, capsys):
+    """evaluate --sweep (the workflow's one job per comparison run) writes the metrics and the rows that
+    python -m shared.pipeline.sweep --ckpt writes for the same run, budgets and samples; a family the run does not
+    declare is one line, exit 2, and neither file."""
+    from shared.pipeline import sweep
+
+    samples = tmp_path / "s.npz"
+    cli("sample", "--ckpt", trained, "--seeds", "0-19", "--out", samples, "--device", "cpu")
+    cli(
+        "evaluate", "--ckpt", trained, "--samples", samples, "--out", tmp_path / "metrics.json", "--device", "cpu",
+        "--sweep", tmp_path / "rows.json", "--sweep-label", "ddpm", "--sweep-values", 2, 5, "--sweep-n", 30,
+    )  # fmt: skip
+    sweep.main(
+        [
+            str(a)
+            for a in [
+                "--ckpt",
+                trained,
+                "--labels",
+                "ddpm",
+                "--values",
+                2,
+                5,
+                "--n",
+                30,
+                "--out",
+                tmp_path / "alone.json",
+            ]
+        ]
+    )
+    ours, alone = (json.loads((tmp_path / f).read_text())["rows"] for f in ("rows.json", "alone.json"))
+    timing = "sample_s_per_1000"
+    assert [{k: v for k, v in r.items() if k != timing} for r in ours] == [
+        {k: v for k, v in r.items() if k != timing} for r in alone
+    ]
+    assert {r["budget"] for r in ours} >= {2, 5} and all(r["run"] == "ddpm" for r in ours)
+    assert "energy_distance" in json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as err:
+        cli(
+            "evaluate", "--ckpt", trained, "--samples", samples, "--out", tmp_path / "m2.json", "--device", "cpu",
+            "--sweep", tmp_path / "r2.json", "--sweep-family", "langevin",
+        )  # fmt: skip
+    msg = capsys.readouterr().err.strip()
+    assert err.value.code == 2 and "--sweep-family" in msg and len(msg.splitlines()) == 1
+    assert not (tmp_path / "m2.json").exists() and not (tmp_path / "r2.json").exists()

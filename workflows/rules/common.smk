@@ -341,12 +341,13 @@ def compare_budget(name):
 
 
 def compare_sweep_args(name):
-    """The sweep's options of a comparison data set: NFE targets, tolerances, samples per point, sampler families."""
+    """The evaluate command's sweep options of a comparison data set: NFE targets, tolerances, samples per point,
+    sampler families."""
     sw = compare_dataset(name).get("sweep") or {}
-    args = f"--values {' '.join(str(v) for v in sw.get('nfe', [10, 20, 50, 100]))} --n {sw.get('n', 500)}"
+    args = f"--sweep-values {' '.join(str(v) for v in sw.get('nfe', [10, 20, 50, 100]))} --sweep-n {sw.get('n', 500)}"
     if sw.get("tolerances"):
-        args += f" --tolerances {' '.join(str(v) for v in sw['tolerances'])}"
-    return args + (f" --family {' '.join(sw['families'])}" if sw.get("families") else "")
+        args += f" --sweep-tolerances {' '.join(str(v) for v in sw['tolerances'])}"
+    return args + (f" --sweep-family {' '.join(sw['families'])}" if sw.get("families") else "")
 
 
 def compare_sweep_title(name):

@@ -71,21 +71,24 @@ rule compare_table:
         "--out {output.md} > {log} 2>&1"
 
 
-# The quality-vs-NFE sweep: one job per comparison run (its rows in the run's folder), then one plot per data set.
-rule compare_sweep_rows:
+# A comparison run's evaluation and its quality-vs-NFE sweep (its rows in the run's folder) in one job: one start,
+# one load of the run, its data and the feature net (the evaluate rule's command with --sweep). One plot per data set.
+rule compare_evaluate:
     input:
-        ckpt=f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/checkpoint.pt",
+        ckpt=checkpoint,
+        samples=shards,
         feature_net=feature_net,
     output:
-        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/sweep.json",
+        metrics=f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/metrics.json",
+        sweep=f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/sweep.json",
     wildcard_constraints:
-        exp=r"compare_[A-Za-z0-9_\-]+",
+        exp="|".join(re.escape(exp) for _, exp in COMPARE_RUNS) or "(?!x)x",
     conda:
         CONDA_ENV
     log:
-        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/sweep.log",
+        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/evaluate.log",
     benchmark:
-        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/sweep.benchmark.tsv"
+        f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/evaluate.benchmark.tsv"
     threads: threads_for("evaluate")
     resources:
         **rule_resources("evaluate"),
@@ -94,8 +97,12 @@ rule compare_sweep_rows:
         sweep=lambda wc: compare_sweep_args(COMPARE_RUNS[(wc.rep, wc.exp)]["dataset"]),
         feature_net=lambda wc, input: f"--feature-net {input.feature_net}" if input.feature_net else "",
     shell:
-        "OMP_NUM_THREADS={threads} python -m shared.pipeline.sweep --ckpt {input.ckpt} --labels {params.label} "
-        "{params.sweep} {params.feature_net} --out {output} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} python -m replications.{wildcards.rep} evaluate --ckpt {input.ckpt} "
+        "--samples {input.samples} {params.feature_net} --out {output.metrics} "
+        "--sweep {output.sweep} --sweep-label {params.label} {params.sweep} > {log} 2>&1"
+
+
+ruleorder: compare_evaluate > evaluate
 
 
 rule compare_sweep:
