@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from shared.config import InputError
 
@@ -139,6 +138,8 @@ def read_torch(path: str | Path, what: str = "a PyTorch checkpoint", fix: Fix = 
         raise ArtifactError(path, f"{found}, expected {what}", fix)
     if kind == "zip" and (problem := _zip_problem(path, what)):
         raise ArtifactError(path, problem, fix)
+    import torch  # here, not at import: the report commands (tables, figures of metrics) never load torch (1.5 s)
+
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:

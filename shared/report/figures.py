@@ -10,7 +10,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import seaborn as sns  # noqa: E402
 
 from shared.io.atomic import save_figure  # noqa: E402
 
@@ -82,6 +81,8 @@ def loss_curve(log_csv: Path, path: Path, title: str | None = None) -> None:
         rows = list(csv.DictReader(fh))
     steps = np.array([int(r["step"]) for r in rows])
     loss = np.array([float(r["loss"]) for r in rows])
+    import seaborn as sns  # here, not at import: it pulls in scipy.stats and pandas (0.7 s a process)
+
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.plot(steps, loss, lw=1)
