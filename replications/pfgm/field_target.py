@@ -22,9 +22,10 @@ def coulomb_field(x_tilde: Tensor, charges: Tensor) -> Tensor:
     Returns:
         (B, N + 1).
     """
-    diff = x_tilde[:, None, :] - charges[None]  # fine for the small clouds of tests and figures
-    dist = diff.norm(dim=-1, keepdim=True)
-    return (diff / dist ** x_tilde.shape[1]).mean(1)
+    # sum_j w_ij (x~_i - x~_j) with w_ij = d_ij^{-(N+1)}, as x~_i sum_j w_ij - W x~: (B, M) distances, never the
+    # (B, M, N + 1) differences (exact distances: no matrix-product shortcut for them)
+    w = torch.cdist(x_tilde, charges, compute_mode="donot_use_mm_for_euclid_dist").pow(-x_tilde.shape[1])
+    return (x_tilde * w.sum(1, keepdim=True) - w @ charges) / charges.shape[0]
 
 
 def poisson_target(x_tilde: Tensor, data: Tensor, gamma: float = 5.0, chunk_size: int = 128) -> Tensor:
