@@ -90,6 +90,7 @@ rule compare_evaluate:
     benchmark:
         f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/evaluate.benchmark.tsv"
     threads: threads_for("evaluate")
+    priority: PRIORITY["evaluate"]
     resources:
         **rule_resources("evaluate"),
     params:

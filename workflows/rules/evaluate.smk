@@ -30,6 +30,7 @@ rule evaluate:
         feature_net=lambda wc, input: f"--feature-net {input.feature_net}" if input.feature_net else "",
         variant=variant_options,
     threads: threads_for("evaluate")
+    priority: PRIORITY["evaluate"]
     resources:
         **rule_resources("evaluate"),
     shell:

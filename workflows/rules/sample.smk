@@ -14,6 +14,7 @@ rule sample:
     params:
         variant=variant_options,
     threads: threads_for("sample")
+    priority: PRIORITY["sample"]
     resources:
         **rule_resources("sample"),
     shell:

@@ -16,6 +16,7 @@ rule train:
     benchmark:
         f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/train.benchmark.tsv"
     threads: threads_for("train")
+    priority: PRIORITY["train"]
     retries: res("train", "retries", 0)
     resources:
         **rule_resources("train"),
@@ -45,6 +46,7 @@ rule reflow:
     benchmark:
         f"{RESULTS}/{{rep}}/{{exp}}/seed{{seed}}/logs/reflow.benchmark.tsv"
     threads: threads_for("train")
+    priority: PRIORITY["train"]
     retries: res("reflow", "retries", 0)
     resources:
         **rule_resources("reflow"),
