@@ -189,8 +189,9 @@ def figure_dirs():
 
 
 # Which ready jobs start first when the cores are few (Snakemake's job priority; the default is 0): every training,
-# then sampling, then evaluation, then figures and tables. A run trained last otherwise ends the pipeline with its
-# whole chain (an ODE sampling of digits, then its evaluation) on one core while the other idles.
+# then sampling, then evaluation, then figures and tables (the rules that train their own nets, NCSN's objectives and
+# PFGM++'s D figure, start with the trainings). A run trained last otherwise ends the pipeline with its whole chain (an
+# ODE sampling of digits, then its evaluation) on one core while the other idles.
 PRIORITY = {"train": 3, "sample": 2, "evaluate": 1}
 
 

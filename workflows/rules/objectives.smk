@@ -25,6 +25,7 @@ rule objectives:
     benchmark:
         f"{RESULTS}/ncsn/objectives/objectives.benchmark.tsv"
     threads: threads_for("figures")
+    priority: PRIORITY["train"]  # it trains its own nets: start it with the trainings, not last
     params:
         seeds=" ".join(str(s) for s in OBJECTIVES.get("seeds", [0])),
         sets=" ".join(f"--set {shlex.quote(s)}" for s in OBJECTIVES.get("set") or []),

@@ -28,6 +28,7 @@ rule robustness:
     benchmark:
         f"{RESULTS}/pfgmpp/robustness/robustness_{{dataset}}.benchmark.tsv"
     threads: threads_for("figures")
+    priority: PRIORITY["train"]  # it trains its own nets: start it with the trainings, not last
     params:
         args=lambda wc, input: robustness_args(ROBUSTNESS_DATASETS[wc.dataset], input.feature_net),
     shell:
