@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from scipy import stats
 
+from replications.pfgm.field_target import coulomb_field
 from replications.pfgm.hemisphere import HemispherePrior
 from replications.pfgm.log_z import exact_field_xz, log_z_velocity
 from shared.entry import command_parser
@@ -91,9 +92,8 @@ def disk_figure(out: Path, seed: int = 0) -> dict:
     phi = torch.linspace(0, 2 * math.pi, 400, dtype=torch.float64)[:-1]
     start = 3 * torch.stack([phi.cos(), phi.sin()], 1)
 
-    def field_2d(x, t):  # toward the charges along the 2-D Coulomb field (1/r), normalised
-        w = torch.cdist(x, charges, compute_mode="donot_use_mm_for_euclid_dist").pow(-2)  # (B, M): 1 / |c_j - x|^2
-        e = w @ charges - x * w.sum(1, keepdim=True)  # M times the mean of (c_j - x) / |c_j - x|^2
+    def field_2d(x, t):  # toward the charges along the 2-D Coulomb field (1/r: Eq. 3 in 2 dimensions), normalised
+        e = -coulomb_field(x, charges)
         return e / e.norm(dim=1, keepdim=True)
 
     # unit speed along the field lines for an arc length of 3.5, 700 Euler steps

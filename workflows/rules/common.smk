@@ -349,12 +349,11 @@ def compare_budget(name):
 
 def compare_sweep_args(name):
     """The evaluate command's sweep options of a comparison data set: NFE targets, tolerances, samples per point,
-    sampler families."""
+    sampler families; what the config leaves out takes the command's defaults (shared.pipeline.sweep)."""
     sw = compare_dataset(name).get("sweep") or {}
-    args = f"--sweep-values {' '.join(str(v) for v in sw.get('nfe', [10, 20, 50, 100]))} --sweep-n {sw.get('n', 500)}"
-    if sw.get("tolerances"):
-        args += f" --sweep-tolerances {' '.join(str(v) for v in sw['tolerances'])}"
-    return args + (f" --sweep-family {' '.join(sw['families'])}" if sw.get("families") else "")
+    options = {"nfe": "--sweep-values", "n": "--sweep-n", "tolerances": "--sweep-tolerances", "families": "--sweep-family"}
+    given = {key: v if isinstance(v, list) else [v] for key, v in sw.items() if key in options and v}
+    return " ".join(f"{options[key]} {' '.join(str(x) for x in v)}" for key, v in given.items())
 
 
 def compare_sweep_title(name):
